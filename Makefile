@@ -1,0 +1,34 @@
+# Every target sets itself up: a fresh clone needs only `make demo` or `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+# Tests, CI and benchmarks read datasets from the shared folder beside the project.
+export GENTORCH_DATA ?= $(abspath ../shared/data)
+export MPLBACKEND ?= Agg
+PYTEST_ARGS ?=
+
+.PHONY: setup demo test lint typecheck unit bench
+
+$(VENV)/.installed: pyproject.toml constraints.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade -c constraints.txt pip
+	$(BIN)/python -m pip install -q -c constraints.txt -e '.[dev]'
+	touch $@
+
+setup: $(VENV)/.installed
+
+demo: setup
+	$(BIN)/gentorch train vae --dataset digits --preset book --epochs 40 --out runs/demo
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: setup
+	$(BIN)/mypy
+
+# pytest exits 5 when a marker selects no test: that is not a failure.
+unit: setup
+	$(BIN)/python -m pytest $(PYTEST_ARGS) || [ $$? -eq 5 ]
+
+test: lint typecheck unit

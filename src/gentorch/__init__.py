@@ -1,0 +1,10 @@
+"""gentorch: generative models in PyTorch.
+
+Correct, fast differentiable sampling (:mod:`gentorch.layers`), spectral normalization, and
+complete VAE and SN-GAN pipelines built on them.
+"""
+
+from gentorch import layers, losses
+
+__version__ = "0.1.0"
+__all__ = ["__version__", "layers", "losses"]

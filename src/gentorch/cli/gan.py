@@ -1,0 +1,11 @@
+"""``gentorch <action> gan``: command-line sub-commands for the GAN family."""
+
+from __future__ import annotations
+
+import argparse
+
+__all__ = ["register"]
+
+
+def register(families: dict[str, argparse._SubParsersAction[argparse.ArgumentParser]]) -> None:
+    """Add this family's sub-commands under the actions in ``families`` (action -> subparsers)."""

@@ -1,0 +1,29 @@
+"""Shared test set-up: deterministic seeds and the shared data folder."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+# Tests read real datasets from the shared folder beside the project unless told otherwise.
+_SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+os.environ.setdefault("GENTORCH_DATA", str(_SHARED))
+os.environ.setdefault("MPLBACKEND", "Agg")
+torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+
+
+@pytest.fixture(autouse=True)
+def _seed() -> None:
+    torch.manual_seed(0)
+
+
+@pytest.fixture
+def shared_data() -> Path:
+    """The shared datasets folder; tests that need it are skipped if it is absent."""
+    root = Path(os.environ["GENTORCH_DATA"])
+    if not (root / "mnist").is_dir():
+        pytest.skip(f"shared datasets not found at {root}")
+    return root

@@ -1,0 +1,32 @@
+import pytest
+import torch
+from torch import nn
+
+from gentorch.export import export_onnx, run_onnx, verify_onnx
+
+
+def test_roundtrip_matches_eager_with_dynamic_batch(tmp_path):
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(4, 8), nn.Tanh(), nn.Linear(8, 2))
+    path = export_onnx(model, (torch.randn(3, 4),), tmp_path / "m.onnx")
+    x = torch.randn(7, 4)
+    assert verify_onnx(model, path, (x,)) < 1e-5
+    (out,) = run_onnx(path, (x,))
+    assert out.shape == (7, 2)
+
+
+def test_verify_detects_a_different_model(tmp_path):
+    torch.manual_seed(0)
+    model = nn.Linear(4, 2)
+    path = export_onnx(model, (torch.randn(3, 4),), tmp_path / "m.onnx")
+    with torch.no_grad():
+        model.bias.add_(1.0)
+    with pytest.raises(AssertionError, match="output 0"):
+        verify_onnx(model, path, (torch.randn(3, 4),))
+
+
+def test_bad_arguments_are_named():
+    with pytest.raises(TypeError, match="module"):
+        export_onnx("not a module", (torch.randn(1),), "/tmp/x.onnx")  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="example_inputs"):
+        export_onnx(nn.Linear(1, 1), (), "/tmp/x.onnx")
