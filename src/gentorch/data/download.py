@@ -1,0 +1,153 @@
+"""Downloading dataset files from their public mirrors, md5-verified and atomic.
+
+Each missing (or corrupt) file is fetched into a temporary file beside its destination, its size
+and md5 are checked while it streams in, and only then is it renamed into place: an interrupted or
+wrong download never leaves a file under the final name.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+import urllib.error
+import urllib.request
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+from gentorch.data.checksums import verify_file
+from gentorch.data.errors import ChecksumError, DatasetError, DatasetNotFoundError
+from gentorch.data.locations import data_root
+from gentorch.data.registry import FILES, MIRRORS, REMOTE_NAMES, RemoteFile, info
+
+__all__ = ["download"]
+
+_CHUNK = 1 << 16
+
+
+def download(
+    name: str,
+    root: str | os.PathLike[str] | None = None,
+    *,
+    mirrors: Sequence[str] | None = None,
+    timeout: float = 60.0,
+    progress: bool = False,
+) -> Path:
+    """Fetch every missing or corrupt file of dataset ``name`` into ``<root>/<name>/``.
+
+    Files already present with the right md5 are left alone (no network access at all when the
+    dataset is complete). Mirrors are tried in order for each file.
+
+    Args:
+        name: a dataset of :data:`gentorch.data.DATASETS`. ``"digits"`` ships with
+            scikit-learn: nothing is downloaded and its bundled folder is returned.
+        root: the dataset root; ``None`` uses ``$GENTORCH_DATA``, else the cache folder
+            (:func:`gentorch.data.cache_dir`).
+        mirrors: base URLs (``http(s)://`` or ``file://``) to try instead of the built-in ones;
+            the file name is appended to each.
+        timeout: seconds to wait on a connection or a read.
+        progress: show a tqdm progress bar per file.
+
+    Returns:
+        The folder holding the dataset's files.
+
+    Raises:
+        DatasetError: every mirror failed for some file (lists each URL and its error), or the
+            folder cannot be written.
+
+    Example:
+        >>> folder = download("mnist")  # ~/.cache/gentorch/mnist unless GENTORCH_DATA is set
+        >>> sorted(p.name for p in folder.iterdir())[:1]
+        ['t10k-images-idx3-ubyte.gz']
+    """
+    meta = info(name)
+    if name not in FILES:
+        import sklearn.datasets
+
+        return Path(sklearn.datasets.__file__).parent / "data"
+    folder = data_root(root) / meta.name
+    files = [f for split in meta.splits for f in FILES[name][split]]
+    fetch_missing(name, folder, files, mirrors=mirrors, timeout=timeout, progress=progress)
+    return folder
+
+
+def fetch_missing(
+    name: str,
+    folder: Path,
+    files: Iterable[RemoteFile],
+    *,
+    mirrors: Sequence[str] | None = None,
+    timeout: float = 60.0,
+    progress: bool = False,
+) -> None:
+    """Make each of ``files`` present and verified in ``folder``, downloading as needed."""
+    bases = tuple(mirrors) if mirrors is not None else MIRRORS[name]
+    if not bases:
+        raise ValueError("mirrors: expected at least one base URL, got an empty sequence")
+    for remote in files:
+        path = folder / remote.filename
+        try:
+            verify_file(path, remote, name)
+            continue
+        except (DatasetNotFoundError, ChecksumError):
+            pass
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise DatasetError(f"{name}: cannot create {folder} to download into ({err})") from err
+        remote_name = REMOTE_NAMES.get(name, {}).get(remote.filename, remote.filename)
+        failures = []
+        for base in bases:
+            url = base if base.endswith("/") else base + "/"
+            url += remote_name
+            try:
+                _fetch(url, path, remote, timeout=timeout, progress=progress)
+                break
+            except (OSError, urllib.error.URLError, ChecksumError, ValueError) as err:
+                failures.append(f"  {url}: {err}")
+        else:
+            raise DatasetError(
+                f"{name}: could not download {remote.filename} (md5 {remote.md5}) from any "
+                f"mirror:\n" + "\n".join(failures) + f"\nPut the file in {folder}/ by hand."
+            )
+        verify_file(path, remote, name)
+
+
+def _fetch(url: str, dest: Path, remote: RemoteFile, *, timeout: float, progress: bool) -> None:
+    """Stream ``url`` into a temporary file beside ``dest``; rename it there once verified."""
+    from tqdm.auto import tqdm
+
+    fd, tmp_name = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
+    tmp = Path(tmp_name)
+    try:
+        digest = hashlib.md5(usedforsecurity=False)
+        size = 0
+        with (
+            os.fdopen(fd, "wb") as out,
+            urllib.request.urlopen(url, timeout=timeout) as response,
+            tqdm(
+                total=remote.size,
+                unit="B",
+                unit_scale=True,
+                desc=remote.filename,
+                disable=not progress,
+            ) as bar,
+        ):
+            while chunk := response.read(_CHUNK):
+                size += len(chunk)
+                # Stop early on a response longer than the published file.
+                if size > remote.size:
+                    raise ChecksumError(f"response is longer than the expected {remote.size} bytes")
+                out.write(chunk)
+                digest.update(chunk)
+                bar.update(len(chunk))
+        actual = digest.hexdigest()
+        if size != remote.size or actual != remote.md5:
+            raise ChecksumError(
+                f"downloaded {size} bytes with md5 {actual}, expected {remote.size} bytes with "
+                f"md5 {remote.md5}"
+            )
+        tmp.chmod(0o644)
+        os.replace(tmp, dest)
+    finally:
+        tmp.unlink(missing_ok=True)
