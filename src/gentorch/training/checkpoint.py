@@ -1,0 +1,373 @@
+"""Checkpoints: one safetensors file holding every tensor, with JSON metadata in its header.
+
+A checkpoint stores, by name, the weights of modules and the state of optimizers, the random
+number generators (torch's CPU generator, every CUDA device's generator, and any named
+``torch.Generator`` such as the batch shuffler's), a task's own extra state, and JSON metadata
+(configuration, epoch, step, history). Tensors go into the safetensors body; everything else is
+JSON in the header under the key ``"gentorch"``. A file is written to a temporary name, flushed,
+fsync'ed and renamed over the old one, so a crash mid-write leaves the last good checkpoint whole.
+Nothing is ever unpickled.
+
+Tensor names in the file::
+
+    module/<module name>/<state_dict key>
+    optimizer/<optimizer name>/<path inside the optimizer's state_dict>
+    task/<path inside the task's extra state>
+    rng/torch, rng/cuda/<device index>, rng/generator/<generator name>
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import safetensors
+import safetensors.torch
+import torch
+from torch import Tensor, nn
+
+__all__ = [
+    "CHECKPOINT_NAME",
+    "Checkpoint",
+    "CheckpointMismatchError",
+    "load_checkpoint",
+    "read_checkpoint_metadata",
+    "save_checkpoint",
+    "write_atomic",
+]
+
+CHECKPOINT_NAME = "checkpoint.safetensors"
+_FORMAT = "gentorch-checkpoint"
+_VERSION = 1
+_HEADER_KEY = "gentorch"
+
+
+class CheckpointMismatchError(ValueError):
+    """A checkpoint's tensors do not fit the modules or optimizers they are loaded into.
+
+    The message lists every missing key (in the module, absent from the checkpoint), every
+    unexpected key (in the checkpoint, absent from the module) and every shape mismatch.
+    """
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """What :func:`load_checkpoint` returns besides the state it loads in place.
+
+    Attributes:
+        metadata: the JSON metadata given to :func:`save_checkpoint` (config, epoch, ...).
+        extra_state: the task's extra state given to :func:`save_checkpoint` (tensors restored),
+            or ``None``.
+        path: the file that was read.
+    """
+
+    metadata: dict[str, Any]
+    extra_state: Any
+    path: Path
+    module_names: tuple[str, ...] = field(default=())
+
+
+def write_atomic(path: str | Path, data: bytes) -> Path:
+    """Write ``data`` to ``path`` so that readers see either the old file or the new one, whole.
+
+    The bytes go to a temporary file in the same folder, which is flushed, fsync'ed and renamed
+    over ``path`` with ``os.replace`` (atomic on POSIX and Windows); the folder is then fsync'ed
+    so that the rename itself survives a power loss.
+
+    Args:
+        path: destination file; its parent folders are created.
+        data: the complete new content.
+
+    Returns:
+        ``path`` as a ``Path``.
+
+    Example:
+        >>> p = write_atomic("/tmp/gentorch-example.txt", b"hello")
+        >>> p.read_bytes()
+        b'hello'
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    _fsync_dir(path.parent)
+    return path
+
+
+def _fsync_dir(folder: Path) -> None:
+    # Directories cannot be opened for fsync on Windows; the rename is still atomic there.
+    if os.name != "posix":
+        return
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _resolve(path: str | Path) -> Path:
+    path = Path(path)
+    return path / CHECKPOINT_NAME if path.is_dir() else path
+
+
+def save_checkpoint(
+    path: str | Path,
+    modules: Mapping[str, nn.Module],
+    optimizers: Mapping[str, torch.optim.Optimizer] | None = None,
+    *,
+    metadata: Mapping[str, Any] | None = None,
+    extra_state: Any = None,
+    generators: Mapping[str, torch.Generator] | None = None,
+    save_rng: bool = True,
+) -> Path:
+    """Atomically write modules, optimizers, RNG states and metadata to one safetensors file.
+
+    Args:
+        path: a ``.safetensors`` file, or a folder (the file is then
+            ``folder/checkpoint.safetensors``).
+        modules: modules by name; each one's ``state_dict()`` is saved under ``module/<name>/``.
+        optimizers: optimizers by name; their tensors go to the file, their hyper-parameters and
+            other non-tensor state to the JSON header.
+        metadata: JSON-able data (configuration, epoch, history, ...).
+        extra_state: a task's own state: nested dicts, lists and tuples of JSON-able values and
+            tensors.
+        generators: named ``torch.Generator`` objects whose states are saved (e.g. the shuffler).
+        save_rng: also save torch's global CPU generator and every CUDA device's generator.
+
+    Returns:
+        The path of the file written.
+
+    Example:
+        >>> model = nn.Linear(4, 2)
+        >>> p = save_checkpoint("/tmp/ckpt", {"model": model}, metadata={"epoch": 3})
+        >>> load_checkpoint(p, {"model": nn.Linear(4, 2)}).metadata["epoch"]
+        3
+    """
+    path = Path(path)
+    if path.is_dir() or path.suffix != ".safetensors":
+        path = path / CHECKPOINT_NAME
+    tensors: dict[str, Tensor] = {}
+    for name, module in modules.items():
+        if not isinstance(module, nn.Module):
+            raise TypeError(
+                f"modules[{name!r}]: expected an nn.Module, got {type(module).__name__}"
+            )
+        for key, value in module.state_dict().items():
+            tensors[f"module/{name}/{key}"] = value
+    optimizer_json = {
+        name: _encode(optimizer.state_dict(), f"optimizer/{name}", tensors)
+        for name, optimizer in (optimizers or {}).items()
+    }
+    if save_rng:
+        tensors["rng/torch"] = torch.get_rng_state()
+        if torch.cuda.is_available() and torch.cuda.is_initialized():
+            for index, state in enumerate(torch.cuda.get_rng_state_all()):
+                tensors[f"rng/cuda/{index}"] = state
+    for name, generator in (generators or {}).items():
+        tensors[f"rng/generator/{name}"] = generator.get_state()
+    header = {
+        "format": _FORMAT,
+        "version": _VERSION,
+        "torch_version": torch.__version__,
+        "modules": list(modules),
+        "optimizers": optimizer_json,
+        "extra_state": _encode(extra_state, "task", tensors),
+        "metadata": dict(metadata or {}),
+    }
+    try:
+        header_text = json.dumps(header)
+    except TypeError as err:
+        raise TypeError(f"metadata: expected JSON-able values ({err})") from None
+    # Shared or non-contiguous storages cannot be written by safetensors: give each its own copy.
+    body = {k: v.detach().to("cpu", copy=True).contiguous() for k, v in tensors.items()}
+    data = safetensors.torch.save(body, metadata={_HEADER_KEY: header_text})
+    return write_atomic(path, data)
+
+
+def _read(path: Path) -> tuple[dict[str, Any], dict[str, Tensor]]:
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint not found: {path}")
+    try:
+        tensors = safetensors.torch.load(path.read_bytes())
+        with safetensors.safe_open(str(path), framework="pt") as f:
+            raw = (f.metadata() or {}).get(_HEADER_KEY)
+    except Exception as err:
+        raise ValueError(f"{path}: not a readable safetensors file ({err})") from None
+    if raw is None:
+        raise ValueError(f"{path}: a safetensors file, but not a gentorch checkpoint (no header)")
+    header = json.loads(raw)
+    if header.get("format") != _FORMAT or header.get("version") != _VERSION:
+        raise ValueError(
+            f"{path}: unsupported checkpoint format {header.get('format')!r} version "
+            f"{header.get('version')!r}; expected {_FORMAT!r} version {_VERSION}"
+        )
+    return header, tensors
+
+
+def read_checkpoint_metadata(path: str | Path) -> dict[str, Any]:
+    """Return the JSON metadata of a checkpoint without loading any tensor into a module.
+
+    Args:
+        path: a checkpoint file or the folder holding ``checkpoint.safetensors``.
+
+    Returns:
+        The ``metadata`` mapping given to :func:`save_checkpoint`.
+
+    Example:
+        >>> save_checkpoint("/tmp/ckpt", {"m": nn.Linear(2, 2)}, metadata={"config": {"lr": 1e-3}})
+        PosixPath('/tmp/ckpt/checkpoint.safetensors')
+        >>> read_checkpoint_metadata("/tmp/ckpt")["config"]["lr"]
+        0.001
+    """
+    path = _resolve(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint not found: {path}")
+    try:
+        with safetensors.safe_open(str(path), framework="pt") as f:
+            raw = (f.metadata() or {}).get(_HEADER_KEY)
+    except Exception as err:
+        raise ValueError(f"{path}: not a readable safetensors file ({err})") from None
+    if raw is None:
+        raise ValueError(f"{path}: a safetensors file, but not a gentorch checkpoint (no header)")
+    metadata: dict[str, Any] = json.loads(raw)["metadata"]
+    return metadata
+
+
+def load_checkpoint(
+    path: str | Path,
+    modules: Mapping[str, nn.Module],
+    optimizers: Mapping[str, torch.optim.Optimizer] | None = None,
+    *,
+    generators: Mapping[str, torch.Generator] | None = None,
+    restore_rng: bool = False,
+) -> Checkpoint:
+    """Load a checkpoint into ``modules`` (and ``optimizers``, ``generators``) in place.
+
+    Every module is checked before any is changed: if a module's keys or shapes differ from the
+    checkpoint's, :class:`CheckpointMismatchError` lists the missing, unexpected and
+    shape-mismatched keys and nothing is loaded. Tensors are copied onto each module's own device.
+
+    Args:
+        path: a checkpoint file or the folder holding ``checkpoint.safetensors``.
+        modules: the modules to fill, by the names they were saved under.
+        optimizers: optimizers to restore, by name (their parameters must already be the
+            modules' parameters, in the same order as when saved).
+        generators: named generators whose states are restored.
+        restore_rng: also restore torch's global CPU generator and the CUDA generators.
+
+    Returns:
+        A :class:`Checkpoint` with the metadata and the extra state.
+
+    Example:
+        >>> model = nn.Linear(4, 2)
+        >>> _ = save_checkpoint("/tmp/ckpt", {"model": model})
+        >>> fresh = nn.Linear(4, 2)
+        >>> _ = load_checkpoint("/tmp/ckpt", {"model": fresh})
+    """
+    path = _resolve(path)
+    header, tensors = _read(path)
+    problems: list[str] = []
+    states: dict[str, dict[str, Tensor]] = {}
+    for name, module in modules.items():
+        if name not in header["modules"]:
+            problems.append(
+                f"module {name!r}: not in the checkpoint (it holds {header['modules']})"
+            )
+            continue
+        prefix = f"module/{name}/"
+        saved = {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}
+        problems += _compare(name, module.state_dict(), saved)
+        states[name] = saved
+    for name in optimizers or {}:
+        if name not in header["optimizers"]:
+            problems.append(
+                f"optimizer {name!r}: not in the checkpoint (it holds {list(header['optimizers'])})"
+            )
+    if problems:
+        raise CheckpointMismatchError(
+            f"{path} does not fit the given architecture:\n  " + "\n  ".join(problems)
+        )
+    for name, module in modules.items():
+        module.load_state_dict(states[name])
+    for name, optimizer in (optimizers or {}).items():
+        optimizer.load_state_dict(_decode(header["optimizers"][name], tensors))
+    for name, generator in (generators or {}).items():
+        key = f"rng/generator/{name}"
+        if key not in tensors:
+            raise CheckpointMismatchError(f"{path}: no state saved for generator {name!r}")
+        generator.set_state(tensors[key])
+    if restore_rng:
+        torch.set_rng_state(tensors["rng/torch"])
+        cuda_states = [v for k, v in sorted(tensors.items()) if k.startswith("rng/cuda/")]
+        if cuda_states and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(cuda_states)
+    return Checkpoint(
+        metadata=header["metadata"],
+        extra_state=_decode(header["extra_state"], tensors),
+        path=path,
+        module_names=tuple(header["modules"]),
+    )
+
+
+def _compare(name: str, expected: Mapping[str, Tensor], saved: Mapping[str, Tensor]) -> list[str]:
+    missing = [k for k in expected if k not in saved]
+    unexpected = [k for k in saved if k not in expected]
+    mismatched = [
+        f"{k}: checkpoint {tuple(saved[k].shape)} vs module {tuple(v.shape)}"
+        for k, v in expected.items()
+        if k in saved and saved[k].shape != v.shape
+    ]
+    lines = []
+    if missing:
+        lines.append(f"module {name!r}: missing keys (not in the checkpoint): {missing}")
+    if unexpected:
+        lines.append(f"module {name!r}: unexpected keys (not in the module): {unexpected}")
+    if mismatched:
+        lines.append(f"module {name!r}: shape mismatches: {mismatched}")
+    return lines
+
+
+# Nested state (optimizer state_dicts, a task's extra state) is split in two: tensors go to the
+# safetensors body under a path-like name, the rest to JSON with {"__tensor__": name} in their
+# place. Dicts with non-string keys (an optimizer's state is keyed by parameter index) and tuples
+# are tagged so that they come back as they were.
+def _encode(obj: Any, prefix: str, tensors: dict[str, Tensor]) -> Any:
+    if isinstance(obj, Tensor):
+        tensors[prefix] = obj
+        return {"__tensor__": prefix}
+    if isinstance(obj, Mapping):
+        if all(isinstance(k, str) and not k.startswith("__") for k in obj):
+            return {k: _encode(v, f"{prefix}/{k}", tensors) for k, v in obj.items()}
+        return {"__items__": [[k, _encode(v, f"{prefix}/{k}", tensors)] for k, v in obj.items()]}
+    if isinstance(obj, tuple):
+        return {"__tuple__": [_encode(v, f"{prefix}/{i}", tensors) for i, v in enumerate(obj)]}
+    if isinstance(obj, list):
+        return [_encode(v, f"{prefix}/{i}", tensors) for i, v in enumerate(obj)]
+    if obj is None or isinstance(obj, bool | int | float | str):
+        return obj
+    raise TypeError(f"{prefix}: cannot store a {type(obj).__name__} in a checkpoint")
+
+
+def _decode(obj: Any, tensors: Mapping[str, Tensor]) -> Any:
+    if isinstance(obj, dict):
+        if set(obj) == {"__tensor__"}:
+            return tensors[obj["__tensor__"]]
+        if set(obj) == {"__items__"}:
+            return {k: _decode(v, tensors) for k, v in obj["__items__"]}
+        if set(obj) == {"__tuple__"}:
+            return tuple(_decode(v, tensors) for v in obj["__tuple__"])
+        return {k: _decode(v, tensors) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_decode(v, tensors) for v in obj]
+    return obj
