@@ -1,0 +1,355 @@
+"""The reparameterization trick for a diagonal Gaussian: ``z = mu + exp(logvar / 2) * eps``.
+
+``eps ~ N(0, I)`` is drawn on the input's device and in its dtype, so ``z`` is a differentiable
+function of ``mu`` and ``logvar`` (Kingma & Welling 2014). The gradient is written out in a
+custom :class:`torch.autograd.Function`:
+
+* ``dL/dmu = g`` and ``dL/dlogvar = 0.5 * g * eps * sigma``, summed over the sample dimension
+  when ``n_samples=K``;
+* the only tensor saved for backward is ``s = sigma * eps`` (the shape of ``z``); ``eps`` and
+  ``sigma`` are freed after the forward. The plain formula ``mu + exp(0.5 * logvar) * eps``
+  saves both ``sigma`` and ``eps``: twice as many bytes;
+* ``s`` is saved as a (hidden) *output* of the function, so the backward, written with ordinary
+  differentiable operations on ``s``, is itself differentiable through ``ds/dlogvar = 0.5 * s``:
+  double backward (gradient penalties) is exact, with nothing regenerated.
+
+``logvar`` is clamped to :data:`LOGVAR_RANGE` ``= (-30, 11)`` before ``exp``: ``exp(11) ~ 59874``
+is below the float16 maximum 65504 (and far below the bfloat16 and float32 maxima), so neither
+``exp(logvar)`` nor ``exp(logvar / 2)`` overflows in any of those dtypes; at ``-30`` sigma is
+``3.1e-7``, still a float16 subnormal rather than zero. The gradient through the clamp is
+*straight-through*: ``dz/dlogvar = 0.5 * eps * sigma`` with ``sigma`` taken at the clamped value,
+for every element, including those outside the range. There it is not the derivative of the
+clamped forward (which would be zero), but a unit pushed past the range is not left stuck: the
+loss still says which way to move it.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Literal
+
+import torch
+from torch import Tensor, nn
+
+__all__ = ["LOGVAR_RANGE", "Reparameterize", "reparameterize"]
+
+#: Default clamp applied to ``logvar`` before ``exp`` (see the module docstring).
+LOGVAR_RANGE: tuple[float, float] = (-30.0, 11.0)
+
+EvalMode = Literal["mean", "sample"]
+
+
+class _ReparamFunction(torch.autograd.Function):
+    """``(z, s) = (mu + s, s)`` with ``s = exp(0.5 * clamp(logvar)) * eps``.
+
+    Shapes: ``mu, logvar: (..., L)``; ``eps, z, s: (..., L)`` or ``(K, ..., L)``.
+    ``s`` is returned only so that it can be saved as an output (see the module docstring).
+    """
+
+    @staticmethod
+    def forward(
+        mu: Tensor, logvar: Tensor, eps: Tensor, lo: float, hi: float
+    ) -> tuple[Tensor, Tensor]:
+        # sigma = exp(0.5 * clamp(logvar, lo, hi))   (in place on a fresh buffer)
+        sigma = torch.clamp(logvar, lo, hi).mul_(0.5).exp_()
+        # s = sigma * eps; z = mu + s
+        s = sigma.mul_(eps) if eps.shape == sigma.shape else sigma * eps
+        return mu + s, s
+
+    @staticmethod
+    def setup_context(ctx: Any, inputs: tuple[Any, ...], output: tuple[Tensor, Tensor]) -> None:
+        mu, logvar = inputs[0], inputs[1]
+        ctx.save_for_backward(output[1])
+        ctx.mu_shape = mu.shape
+        ctx.logvar_shape = logvar.shape
+        ctx.set_materialize_grads(False)
+
+    @staticmethod
+    def backward(
+        ctx: Any, grad_z: Tensor | None, grad_s: Tensor | None
+    ) -> tuple[Tensor | None, Tensor | None, None, None, None]:
+        (s,) = ctx.saved_tensors
+        grad_mu = grad_logvar = None
+        if ctx.needs_input_grad[0] and grad_z is not None:
+            # dz/dmu = 1, ds/dmu = 0
+            grad_mu = grad_z.sum_to_size(ctx.mu_shape)
+        if ctx.needs_input_grad[1]:
+            # dz/dlogvar = ds/dlogvar = 0.5 * s   (straight-through at the clamp)
+            if grad_z is None:
+                g = grad_s
+            elif grad_s is None:
+                g = grad_z
+            else:
+                g = grad_z + grad_s
+            if g is not None:
+                if torch.is_grad_enabled():
+                    grad_logvar = (0.5 * g * s).sum_to_size(ctx.logvar_shape)
+                else:
+                    grad_logvar = torch.mul(g, s).mul_(0.5).sum_to_size(ctx.logvar_shape)
+        return grad_mu, grad_logvar, None, None, None
+
+
+def _check_pair(mu: Tensor, logvar: Tensor) -> None:
+    """Raise a clear error unless ``mu`` and ``logvar`` are same-shaped floating tensors."""
+    for name, t in (("mu", mu), ("logvar", logvar)):
+        if not isinstance(t, Tensor):
+            raise TypeError(f"{name}: expected a Tensor, got {type(t).__name__}")
+        if not t.is_floating_point():
+            raise TypeError(f"{name}: expected a floating-point tensor, got dtype {t.dtype}")
+        if t.dim() == 0:
+            raise ValueError(f"{name}: expected shape (..., L) with at least one dimension, got ()")
+    if mu.shape != logvar.shape:
+        raise ValueError(
+            f"mu and logvar: expected the same shape, got mu {tuple(mu.shape)} and "
+            f"logvar {tuple(logvar.shape)}"
+        )
+    if mu.dtype != logvar.dtype or mu.device != logvar.device:
+        raise ValueError(
+            f"mu and logvar: expected the same dtype and device, got {mu.dtype} on {mu.device} "
+            f"and {logvar.dtype} on {logvar.device}"
+        )
+
+
+def _check_n_samples(n_samples: int | None) -> None:
+    if n_samples is None:
+        return
+    if isinstance(n_samples, bool) or not isinstance(n_samples, int) or n_samples < 1:
+        raise ValueError(f"n_samples: expected None or an int >= 1, got {n_samples!r}")
+
+
+def _check_range(logvar_range: tuple[float, float]) -> tuple[float, float]:
+    try:
+        lo, hi = (float(v) for v in logvar_range)
+    except (TypeError, ValueError):
+        raise ValueError(
+            f"logvar_range: expected a pair of floats (lo, hi), got {logvar_range!r}"
+        ) from None
+    if not (math.isfinite(lo) and math.isfinite(hi) and lo < hi):
+        raise ValueError(f"logvar_range: expected finite lo < hi, got {logvar_range!r}")
+    return lo, hi
+
+
+def _check_finite(name: str, t: Tensor) -> None:
+    """Raise if ``t`` holds NaN or Inf (an assertion op under ``torch.compile``)."""
+    finite = torch.isfinite(t).all()
+    if torch.compiler.is_compiling():
+        # Data-dependent Python control flow would break the graph; this op raises at run time.
+        torch._assert_async(finite, f"{name}: expected finite values, got NaN or Inf")
+    elif not bool(finite):
+        n_nan = int(torch.isnan(t).sum())
+        n_inf = int(torch.isinf(t).sum())
+        raise ValueError(
+            f"{name}: expected finite values, got {n_nan} NaN and {n_inf} Inf "
+            f"in a tensor of shape {tuple(t.shape)}"
+        )
+
+
+def _draw(
+    mu: Tensor,
+    logvar: Tensor,
+    n_samples: int | None,
+    generator: torch.Generator | None,
+    lo: float,
+    hi: float,
+) -> Tensor:
+    shape = mu.shape if n_samples is None else (n_samples, *mu.shape)
+    # eps ~ N(0, I) on mu's own device and dtype
+    eps = torch.randn(shape, generator=generator, device=mu.device, dtype=mu.dtype)
+    z, _ = _ReparamFunction.apply(mu, logvar, eps, lo, hi)
+    return z  # type: ignore[no-any-return]
+
+
+def reparameterize(
+    mu: Tensor,
+    logvar: Tensor,
+    *,
+    n_samples: int | None = None,
+    generator: torch.Generator | None = None,
+    logvar_range: tuple[float, float] = LOGVAR_RANGE,
+) -> Tensor:
+    """Draw ``z = mu + exp(0.5 * logvar) * eps`` differentiably; always samples.
+
+    Uses the same autograd function as :class:`Reparameterize` (one tensor saved for backward,
+    exact double backward, straight-through gradient at the ``logvar`` clamp).
+
+    Args:
+        mu: mean, ``(..., L)``, floating point.
+        logvar: log-variance, same shape, dtype and device as ``mu``.
+        n_samples: ``None`` for one sample ``(..., L)``; ``K`` for ``(K, ..., L)`` samples that
+            share ``mu`` and ``sigma`` (their gradients are summed over ``K``).
+        generator: a :class:`torch.Generator` on ``mu``'s device, for reproducible noise.
+        logvar_range: ``(lo, hi)`` clamp applied to ``logvar`` before ``exp``.
+
+    Returns:
+        ``z``: ``(..., L)``, or ``(K, ..., L)`` when ``n_samples=K``.
+
+    Example:
+        >>> mu, logvar = torch.zeros(8, 2, requires_grad=True), torch.zeros(8, 2)
+        >>> z = reparameterize(mu, logvar, n_samples=5)
+        >>> z.shape
+        torch.Size([5, 8, 2])
+    """
+    _check_pair(mu, logvar)
+    _check_n_samples(n_samples)
+    lo, hi = _check_range(logvar_range)
+    return _draw(mu, logvar, n_samples, generator, lo, hi)
+
+
+class Reparameterize(nn.Module):
+    """Differentiable sampling from a diagonal Gaussian given ``[mu | logvar]``.
+
+    ``z = mu + exp(0.5 * clamp(logvar)) * eps`` with ``eps ~ N(0, I)``. In training mode the
+    layer samples; in eval mode it returns ``mu`` (``eval_mode="mean"``) or keeps sampling
+    (``eval_mode="sample"``). It has no parameters. The backward saves one tensor of the shape of
+    ``z`` (``sigma * eps``), and supports double backward; see the module docstring for the
+    ``logvar`` clamp (:data:`LOGVAR_RANGE`) and its straight-through gradient.
+
+    Args:
+        eval_mode: ``"mean"`` (default) or ``"sample"``: what the layer does in eval mode.
+        n_samples: default number of samples ``K`` per input (``None``: one, no extra
+            dimension); ``forward(n_samples=...)`` overrides it.
+        check_finite: raise ``ValueError`` if ``mu`` or ``logvar`` holds NaN or Inf. This costs a
+            reduction and (on GPU) a device synchronisation per call. Under ``torch.compile`` the
+            check becomes an in-graph assertion that raises ``RuntimeError`` instead.
+        logvar_range: ``(lo, hi)`` clamp applied to ``logvar`` before ``exp``; the default keeps
+            ``exp(logvar)`` finite in float16. ``hi`` above ``log(65504) ~ 11.09`` is allowed
+            but may overflow in float16.
+        track_diagnostics: keep a detached reference to the last ``mu`` and ``logvar`` so that
+            :meth:`diagnostics` can summarise them (no autograd graph is kept).
+
+    Input: ``x`` of shape ``(..., 2 * L)`` laid out ``[mu | logvar]``, or a pair
+    ``(mu, logvar)`` of shape ``(..., L)`` each.
+    Output: ``z`` of shape ``(..., L)``, or ``(K, ..., L)`` with ``n_samples=K`` (in eval mean mode,
+    ``mu`` expanded to that shape).
+
+    Example:
+        >>> layer = Reparameterize()
+        >>> z = layer(torch.randn(32, 2 * 16))  # [mu | logvar]
+        >>> z.shape, layer.diagnostics()["active_units"] <= 16
+        (torch.Size([32, 16]), True)
+    """
+
+    def __init__(
+        self,
+        eval_mode: EvalMode = "mean",
+        n_samples: int | None = None,
+        check_finite: bool = False,
+        *,
+        logvar_range: tuple[float, float] = LOGVAR_RANGE,
+        track_diagnostics: bool = True,
+    ) -> None:
+        super().__init__()
+        if eval_mode not in ("mean", "sample"):
+            raise ValueError(f"eval_mode: expected 'mean' or 'sample', got {eval_mode!r}")
+        _check_n_samples(n_samples)
+        self.eval_mode: EvalMode = eval_mode
+        self.n_samples = n_samples
+        self.check_finite = bool(check_finite)
+        self.logvar_range = _check_range(logvar_range)
+        self.track_diagnostics = bool(track_diagnostics)
+        self._last_mu: Tensor | None = None
+        self._last_logvar: Tensor | None = None
+
+    def extra_repr(self) -> str:
+        lo, hi = self.logvar_range
+        return (
+            f"eval_mode={self.eval_mode!r}, n_samples={self.n_samples}, "
+            f"check_finite={self.check_finite}, logvar_range=({lo}, {hi})"
+        )
+
+    def forward(
+        self,
+        x: Tensor | tuple[Tensor, Tensor],
+        *,
+        n_samples: int | None = None,
+        generator: torch.Generator | None = None,
+    ) -> Tensor:
+        """Sample (training, or ``eval_mode="sample"``) or return ``mu`` (eval, ``"mean"``).
+
+        Args:
+            x: ``(..., 2 * L)`` as ``[mu | logvar]``, or a pair ``(mu, logvar)`` of ``(..., L)``.
+            n_samples: overrides the layer's ``n_samples`` for this call.
+            generator: a :class:`torch.Generator` on the input's device.
+
+        Returns:
+            ``z``: ``(..., L)`` or ``(K, ..., L)``.
+        """
+        mu, logvar = _split(x)
+        _check_n_samples(n_samples)
+        k = self.n_samples if n_samples is None else n_samples
+        if self.check_finite:
+            _check_finite("mu", mu)
+            _check_finite("logvar", logvar)
+        if self.track_diagnostics:
+            self._last_mu = mu.detach()
+            self._last_logvar = logvar.detach()
+        if not self.training and self.eval_mode == "mean":
+            return mu if k is None else mu.expand(k, *mu.shape)
+        lo, hi = self.logvar_range
+        return _draw(mu, logvar, k, generator, lo, hi)
+
+    @torch.no_grad()
+    def diagnostics(self) -> dict[str, Tensor | int | float]:
+        """Summaries of the last forward's posterior ``q(z|x) = N(mu, exp(clamp(logvar)))``.
+
+        All averages run over every leading dimension of the last input (``N`` rows).
+
+        Returns:
+            A dict with ``kl_per_dim`` (``(L,)`` tensor: batch-mean KL(q || N(0, I)) per latent
+            dimension), ``kl_total`` (float: their sum), ``mean_abs_mu`` (float), ``mean_sigma``
+            (float), ``active_units`` (int: dimensions whose variance of ``mu`` over the rows
+            exceeds 0.01, Burda et al. 2015; the variance divides by ``N``) and ``n_rows`` (int).
+
+        Raises:
+            RuntimeError: if there was no forward since construction or :meth:`reset_state`, or
+                ``track_diagnostics`` is off.
+        """
+        if self._last_mu is None or self._last_logvar is None:
+            raise RuntimeError(
+                "diagnostics: no forward pass recorded since the last reset_state() "
+                f"(track_diagnostics={self.track_diagnostics})"
+            )
+        lo, hi = self.logvar_range
+        L = self._last_mu.shape[-1]
+        mu = self._last_mu.reshape(-1, L).float()
+        logvar = self._last_logvar.reshape(-1, L).float().clamp(lo, hi)
+        # KL(N(mu, e^lv) || N(0, 1)) = 0.5 * (mu^2 + e^lv - 1 - lv)
+        kl = 0.5 * (mu.square() + torch.expm1(logvar) - logvar)
+        kl_per_dim = kl.mean(dim=0)
+        # active unit (Burda et al. 2015): Cov_x(E_q[z]) = Var_x(mu) > 0.01
+        var_mu = mu.var(dim=0, correction=0)
+        return {
+            "kl_per_dim": kl_per_dim,
+            "kl_total": float(kl_per_dim.sum()),
+            "mean_abs_mu": float(mu.abs().mean()),
+            "mean_sigma": float(torch.exp(0.5 * logvar).mean()),
+            "active_units": int((var_mu > 0.01).sum()),
+            "n_rows": int(mu.shape[0]),
+        }
+
+    def reset_state(self) -> None:
+        """Forget the last forward (drops the detached ``mu``/``logvar`` references)."""
+        self._last_mu = None
+        self._last_logvar = None
+
+
+def _split(x: Tensor | tuple[Tensor, Tensor]) -> tuple[Tensor, Tensor]:
+    """``(..., 2L) -> (..., L), (..., L)``, or validate a ``(mu, logvar)`` pair."""
+    if isinstance(x, Tensor):
+        if x.dim() == 0 or x.shape[-1] % 2 != 0:
+            raise ValueError(
+                "x: expected shape (..., 2 * L) laid out [mu | logvar] with an even last "
+                f"dimension, got {tuple(x.shape)}"
+            )
+        if not x.is_floating_point():
+            raise TypeError(f"x: expected a floating-point tensor, got dtype {x.dtype}")
+        mu, logvar = x.chunk(2, dim=-1)
+    elif isinstance(x, (tuple, list)) and len(x) == 2:
+        mu, logvar = x
+    else:
+        raise TypeError(
+            "x: expected a tensor (..., 2 * L) or a pair (mu, logvar), got "
+            f"{type(x).__name__}" + (f" of length {len(x)}" if isinstance(x, (tuple, list)) else "")
+        )
+    _check_pair(mu, logvar)
+    return mu, logvar

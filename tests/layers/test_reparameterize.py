@@ -1,0 +1,263 @@
+"""Reparameterize / reparameterize: values, gradients, shapes, clamp, errors, diagnostics."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from scipy import stats
+from torch.autograd import gradcheck, gradgradcheck
+
+from gentorch.layers import LOGVAR_RANGE, Reparameterize, reparameterize
+from gentorch.losses import gaussian_kl
+
+
+def _gen(seed: int = 1) -> torch.Generator:
+    return torch.Generator().manual_seed(seed)
+
+
+def _eps(shape: tuple[int, ...], seed: int = 1, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """The noise reparameterize draws with generator _gen(seed)."""
+    return torch.randn(shape, generator=_gen(seed), dtype=dtype)
+
+
+def _pair(*shape: int, dtype: torch.dtype = torch.float64) -> tuple[torch.Tensor, torch.Tensor]:
+    mu = torch.randn(*shape, dtype=dtype, requires_grad=True)
+    logvar = torch.randn(*shape, dtype=dtype, requires_grad=True)
+    return mu, logvar
+
+
+# --- values and exact gradients -------------------------------------------------------------
+
+
+@pytest.mark.parametrize("n_samples", [None, 3])
+def test_value_is_mu_plus_sigma_eps_with_the_generators_noise(n_samples):
+    mu, logvar = _pair(4, 5)
+    z = reparameterize(mu, logvar, n_samples=n_samples, generator=_gen())
+    shape = (4, 5) if n_samples is None else (3, 4, 5)
+    eps = _eps(shape, dtype=torch.float64)
+    assert z.shape == shape
+    torch.testing.assert_close(z, mu + torch.exp(0.5 * logvar) * eps)
+
+
+@pytest.mark.parametrize("n_samples", [None, 3])
+def test_backward_is_g_and_half_g_eps_sigma_summed_over_samples(n_samples):
+    mu, logvar = _pair(4, 5)
+    z = reparameterize(mu, logvar, n_samples=n_samples, generator=_gen())
+    g = torch.randn_like(z)
+    z.backward(g)
+    eps = _eps(tuple(z.shape), dtype=torch.float64)
+    sigma = torch.exp(0.5 * logvar.detach())
+    lead = () if n_samples is None else (0,)
+    torch.testing.assert_close(mu.grad, g.sum(lead) if lead else g)
+    expected = 0.5 * g * eps * sigma
+    torch.testing.assert_close(logvar.grad, expected.sum(lead) if lead else expected)
+
+
+@pytest.mark.parametrize("n_samples", [None, 2])
+def test_gradcheck_and_gradgradcheck_float64(n_samples):
+    mu, logvar = _pair(3, 4)
+
+    def f(m: torch.Tensor, lv: torch.Tensor) -> torch.Tensor:
+        return reparameterize(m, lv, n_samples=n_samples, generator=_gen())
+
+    assert gradcheck(f, (mu, logvar))
+    assert gradgradcheck(f, (mu, logvar))
+
+
+def test_gradcheck_through_the_module_with_the_concatenated_layout():
+    layer = Reparameterize()
+    x = torch.randn(3, 8, dtype=torch.float64, requires_grad=True)
+    assert gradcheck(lambda t: layer(t, generator=_gen()), (x,))
+    assert gradgradcheck(lambda t: layer(t, generator=_gen()), (x,))
+
+
+def test_gradient_penalty_matches_the_plain_formula():
+    # A double-backward use: || d(sum z^3)/d(mu, logvar) ||^2 differentiated again.
+    mu, logvar = _pair(4, 3)
+    eps = _eps((4, 3), dtype=torch.float64)
+
+    def penalty(z: torch.Tensor) -> torch.Tensor:
+        gm, gl = torch.autograd.grad(z.pow(3).sum(), (mu, logvar), create_graph=True)
+        return gm.square().sum() + gl.square().sum()
+
+    ours = torch.autograd.grad(penalty(reparameterize(mu, logvar, generator=_gen())), (mu, logvar))
+    plain = torch.autograd.grad(penalty(mu + torch.exp(0.5 * logvar) * eps), (mu, logvar))
+    for a, b in zip(ours, plain, strict=True):
+        torch.testing.assert_close(a, b)
+
+
+def test_saves_one_tensor_of_the_shape_of_z_for_backward():
+    mu, logvar = _pair(6, 4, dtype=torch.float32)
+    for k, shape in ((None, (6, 4)), (5, (5, 6, 4))):
+        saved: list[torch.Size] = []
+
+        def pack(t: torch.Tensor, saved: list[torch.Size] = saved) -> torch.Tensor:
+            saved.append(t.shape)
+            return t
+
+        with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+            z = reparameterize(mu, logvar, n_samples=k)
+        assert saved == [torch.Size(shape)]
+        z.sum().backward()
+
+
+def test_pathwise_gradient_of_expected_square_matches_closed_form():
+    # E[z^2] = mu^2 + exp(logvar): d/dmu = 2 mu, d/dlogvar = exp(logvar).
+    mu = torch.tensor([0.5, -1.0], dtype=torch.float64, requires_grad=True)
+    logvar = torch.tensor([0.2, -0.7], dtype=torch.float64, requires_grad=True)
+    k = 200_000
+    reparameterize(mu, logvar, n_samples=k, generator=_gen(3)).square().mean(0).sum().backward()
+    # Monte Carlo std of d/dmu is 2*sigma/sqrt(K) <= 0.005 and of d/dlogvar is
+    # sigma^2*sqrt(2)/sqrt(K) <= 0.004; 0.02 is more than 4 standard deviations.
+    torch.testing.assert_close(mu.grad, 2 * mu.detach(), atol=0.02, rtol=0)
+    torch.testing.assert_close(logvar.grad, torch.exp(logvar.detach()), atol=0.02, rtol=0)
+
+
+def test_samples_follow_the_gaussian_ks():
+    mu, logvar = torch.tensor([1.5]), torch.tensor([math.log(4.0)])
+    z = reparameterize(mu, logvar, n_samples=5000, generator=_gen(7)).flatten()
+    # With a fixed seed the p-value is deterministic; 1e-3 rejects only a clearly wrong law
+    # (a uniform eps, or sigma = exp(logvar), gives p < 1e-20 at this sample size).
+    assert stats.kstest(z.numpy(), stats.norm(loc=1.5, scale=2.0).cdf).pvalue > 1e-3
+
+
+# --- the logvar clamp ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float32])
+def test_extreme_logvar_never_overflows(dtype):
+    mu = torch.zeros(2, 3, dtype=dtype)
+    logvar = torch.tensor([[1e4, 88.0, 11.0], [-1e4, -200.0, -30.0]], dtype=dtype)
+    z = reparameterize(mu, logvar, generator=_gen())
+    assert z.dtype == dtype
+    assert torch.isfinite(z).all()
+    _lo, hi = LOGVAR_RANGE
+    assert math.exp(hi) < 65504  # float16 max
+
+
+def test_gradient_at_the_clamp_is_straight_through():
+    mu = torch.zeros(3, dtype=torch.float64, requires_grad=True)
+    logvar = torch.tensor([50.0, 11.0, -80.0], dtype=torch.float64, requires_grad=True)
+    z = reparameterize(mu, logvar, generator=_gen())
+    z.sum().backward()
+    eps = _eps((3,), dtype=torch.float64)
+    sigma = torch.exp(0.5 * logvar.detach().clamp(*LOGVAR_RANGE))
+    torch.testing.assert_close(z.detach(), sigma * eps)
+    # Not zero outside [lo, hi]: 0.5 * g * eps * sigma(clamped) everywhere.
+    torch.testing.assert_close(logvar.grad, 0.5 * eps * sigma)
+    assert (logvar.grad != 0).all()
+
+
+def test_custom_logvar_range():
+    mu, logvar = torch.zeros(2), torch.tensor([5.0, -5.0])
+    z = reparameterize(mu, logvar, generator=_gen(), logvar_range=(-1.0, 1.0))
+    torch.testing.assert_close(z, torch.exp(torch.tensor([0.5, -0.5])) * _eps((2,)))
+
+
+# --- the module ----------------------------------------------------------------------------
+
+
+def test_module_has_no_parameters_and_accepts_both_layouts():
+    layer = Reparameterize()
+    assert list(layer.parameters()) == []
+    mu, logvar = torch.randn(2, 3, 4), torch.randn(2, 3, 4)
+    a = layer(torch.cat([mu, logvar], dim=-1), generator=_gen())
+    b = layer((mu, logvar), generator=_gen())
+    assert a.shape == (2, 3, 4)
+    torch.testing.assert_close(a, b)
+
+
+def test_training_samples_eval_follows_eval_mode():
+    mu, logvar = torch.randn(5, 2), torch.zeros(5, 2)
+    layer = Reparameterize()
+    assert not torch.equal(layer((mu, logvar)), mu)
+    layer.eval()
+    assert torch.equal(layer((mu, logvar)), mu)
+    out = layer((mu, logvar), n_samples=4)
+    assert out.shape == (4, 5, 2)
+    assert torch.equal(out, mu.expand(4, 5, 2))
+    sampler = Reparameterize(eval_mode="sample").eval()
+    torch.testing.assert_close(sampler((mu, logvar), generator=_gen()), mu + _eps((5, 2)))
+
+
+def test_n_samples_default_and_override():
+    layer = Reparameterize(n_samples=3)
+    x = torch.randn(4, 6)
+    assert layer(x).shape == (3, 4, 3)
+    assert layer(x, n_samples=2).shape == (2, 4, 3)
+
+
+def test_generator_makes_sampling_reproducible_and_noise_keeps_dtype():
+    layer = Reparameterize()
+    x = torch.randn(8, 4, dtype=torch.float64)
+    assert torch.equal(layer(x, generator=_gen(5)), layer(x, generator=_gen(5)))
+    assert not torch.equal(layer(x, generator=_gen(5)), layer(x, generator=_gen(6)))
+    assert layer(x).dtype == torch.float64
+
+
+def test_bad_input_raises_named_errors():
+    layer = Reparameterize(check_finite=True)
+    with pytest.raises(ValueError, match=r"x: expected shape \(\.\.\., 2 \* L\).*\(4, 5\)"):
+        layer(torch.zeros(4, 5))
+    with pytest.raises(ValueError, match=r"mu and logvar.*\(4, 2\).*\(4, 3\)"):
+        layer((torch.zeros(4, 2), torch.zeros(4, 3)))
+    with pytest.raises(TypeError, match=r"x: expected a floating-point tensor.*int64"):
+        layer(torch.zeros(4, 6, dtype=torch.long))
+    with pytest.raises(TypeError, match=r"mu: expected a floating-point tensor.*int32"):
+        reparameterize(torch.zeros(2, dtype=torch.int32), torch.zeros(2))
+    bad = torch.zeros(4, 6)
+    bad[1, 4] = float("nan")
+    bad[2, 0] = float("inf")
+    with pytest.raises(ValueError, match="logvar: expected finite values, got 1 NaN and 0 Inf"):
+        layer(torch.cat([torch.zeros(4, 3), bad[:, 3:]], dim=-1))
+    with pytest.raises(ValueError, match="mu: expected finite values, got 0 NaN and 1 Inf"):
+        layer(bad)
+    with pytest.raises(ValueError, match=r"n_samples.*0"):
+        layer(torch.zeros(2, 2), n_samples=0)
+    with pytest.raises(ValueError, match=r"eval_mode.*'median'"):
+        Reparameterize(eval_mode="median")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="logvar_range"):
+        Reparameterize(logvar_range=(3.0, -3.0))
+    with pytest.raises(TypeError, match="pair"):
+        layer((torch.zeros(2), torch.zeros(2), torch.zeros(2)))  # type: ignore[arg-type]
+
+
+def test_nan_passes_silently_without_check_finite():
+    z = Reparameterize()(torch.full((1, 2), float("nan")))
+    assert torch.isnan(z).all()
+
+
+# --- diagnostics ---------------------------------------------------------------------------
+
+
+def test_diagnostics_match_gaussian_kl_and_count_active_units():
+    torch.manual_seed(0)
+    B = 256
+    # Dimension 0 carries information (Var_x(mu) = 1); dimension 1 is collapsed
+    # (Var_x(mu) ~ 1e-6); dimension 2 is weakly used (Var_x(mu) = 0.04 > 0.01).
+    mu = torch.stack([torch.randn(B), 1e-3 * torch.randn(B), 0.2 * torch.randn(B)], dim=1)
+    logvar = torch.randn(B, 3) * 0.3
+    layer = Reparameterize()
+    layer((mu.clone().requires_grad_(), logvar))
+    d = layer.diagnostics()
+    expected_kl = gaussian_kl(mu.detach(), logvar).mean(0)
+    torch.testing.assert_close(d["kl_per_dim"], expected_kl)
+    assert d["kl_total"] == pytest.approx(float(expected_kl.sum()), rel=1e-5)
+    assert d["mean_abs_mu"] == pytest.approx(float(mu.abs().mean()), rel=1e-5)
+    assert d["mean_sigma"] == pytest.approx(float(torch.exp(0.5 * logvar).mean()), rel=1e-5)
+    assert d["active_units"] == 2
+    assert d["n_rows"] == B
+
+
+def test_diagnostics_keep_no_graph_and_reset_state_clears_them():
+    layer = Reparameterize()
+    mu = torch.randn(4, 2, requires_grad=True)
+    layer((mu * 2, torch.zeros(4, 2)))
+    assert layer._last_mu is not None
+    assert not layer._last_mu.requires_grad
+    assert layer._last_mu.grad_fn is None
+    layer.reset_state()
+    with pytest.raises(RuntimeError, match="no forward pass recorded"):
+        layer.diagnostics()
