@@ -15,10 +15,12 @@ from gentorch.data.errors import ChecksumError, DatasetError, DatasetNotFoundErr
 from gentorch.data.idx import parse_idx, read_idx
 from gentorch.data.locations import cache_dir, data_root
 from gentorch.data.registry import DATASETS, DatasetInfo, info
+from gentorch.data.user import IMAGE_SUFFIXES, load_array, load_image_folder
 
 __all__ = [
     "BINARIZE_MODES",
     "DATASETS",
+    "IMAGE_SUFFIXES",
     "Batches",
     "ChecksumError",
     "DatasetError",
@@ -30,6 +32,8 @@ __all__ = [
     "download",
     "info",
     "load",
+    "load_array",
+    "load_image_folder",
     "md5sum",
     "parse_idx",
     "read_idx",

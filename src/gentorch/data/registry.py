@@ -23,6 +23,7 @@ class DatasetInfo:
         num_classes: number of label values, or ``None`` when the dataset has no labels.
         splits: the split names :func:`gentorch.data.load` accepts.
         description: one line on origin and content.
+        class_names: the name of each label value, or ``None``.
 
     Example:
         >>> meta = info("mnist")
@@ -35,6 +36,7 @@ class DatasetInfo:
     num_classes: int | None
     splits: tuple[str, ...]
     description: str
+    class_names: tuple[str, ...] | None = None
 
     @property
     def dim(self) -> int:
@@ -112,6 +114,8 @@ REMOTE_NAMES: dict[str, dict[str, str]] = {
     },
 }
 
+_DIGIT_NAMES = tuple(str(d) for d in range(10))
+
 _INFOS = {
     "mnist": DatasetInfo(
         "mnist",
@@ -119,6 +123,7 @@ _INFOS = {
         10,
         ("train", "test"),
         "MNIST handwritten digits (LeCun, Cortes, Burges): 60000 train / 10000 test, 28x28 grey.",
+        _DIGIT_NAMES,
     ),
     "fashion-mnist": DatasetInfo(
         "fashion-mnist",
@@ -126,6 +131,18 @@ _INFOS = {
         10,
         ("train", "test"),
         "Fashion-MNIST (Zalando): 60000 train / 10000 test, 28x28 grey, 10 clothing classes.",
+        (
+            "T-shirt/top",
+            "Trouser",
+            "Pullover",
+            "Dress",
+            "Coat",
+            "Sandal",
+            "Shirt",
+            "Sneaker",
+            "Bag",
+            "Ankle boot",
+        ),
     ),
     "binarized-mnist": DatasetInfo(
         "binarized-mnist",
@@ -142,6 +159,7 @@ _INFOS = {
         ("train", "test"),
         "scikit-learn's bundled 8x8 digits (1797 images, values /16); offline, no download. "
         "Test = the last 20% (360) of a fixed seeded permutation, train = the other 1437.",
+        _DIGIT_NAMES,
     ),
 }
 
