@@ -152,9 +152,13 @@ def _draw(
     lo: float,
     hi: float,
 ) -> Tensor:
-    shape = mu.shape if n_samples is None else (n_samples, *mu.shape)
-    # eps ~ N(0, I) on mu's own device and dtype
-    eps = torch.randn(shape, generator=generator, device=mu.device, dtype=mu.dtype)
+    like = mu if n_samples is None else mu.expand(n_samples, *mu.shape)
+    # eps ~ N(0, I) on mu's own device and dtype; randn_like (not randn(shape)) keeps symbolic
+    # shapes traceable and exports to ONNX RandomNormalLike.
+    if generator is None:  # (the generator overload has no ONNX translation)
+        eps = torch.randn_like(like, memory_format=torch.contiguous_format)
+    else:
+        eps = torch.randn_like(like, generator=generator, memory_format=torch.contiguous_format)
     z, _ = _ReparamFunction.apply(mu, logvar, eps, lo, hi)
     return z  # type: ignore[no-any-return]
 
@@ -215,7 +219,8 @@ class Reparameterize(nn.Module):
             ``exp(logvar)`` finite in float16. ``hi`` above ``log(65504) ~ 11.09`` is allowed
             but may overflow in float16.
         track_diagnostics: keep a detached reference to the last ``mu`` and ``logvar`` so that
-            :meth:`diagnostics` can summarise them (no autograd graph is kept).
+            :meth:`diagnostics` can summarise them (no autograd graph is kept). Nothing is
+            recorded while ``torch.export`` traces the layer.
 
     Input: ``x`` of shape ``(..., 2 * L)`` laid out ``[mu | logvar]``, or a pair
     ``(mu, logvar)`` of shape ``(..., L)`` each.
@@ -269,7 +274,9 @@ class Reparameterize(nn.Module):
         Args:
             x: ``(..., 2 * L)`` as ``[mu | logvar]``, or a pair ``(mu, logvar)`` of ``(..., L)``.
             n_samples: overrides the layer's ``n_samples`` for this call.
-            generator: a :class:`torch.Generator` on the input's device.
+            generator: a :class:`torch.Generator` on the input's device. Not traceable by
+                ``torch.compile`` (dynamo cannot hold a generator): compiled code seeds with
+                :func:`torch.manual_seed` instead.
 
         Returns:
             ``z``: ``(..., L)`` or ``(K, ..., L)``.
@@ -280,7 +287,8 @@ class Reparameterize(nn.Module):
         if self.check_finite:
             _check_finite("mu", mu)
             _check_finite("logvar", logvar)
-        if self.track_diagnostics:
+        # (an exported program cannot keep Python-side state: nothing is recorded there)
+        if self.track_diagnostics and not torch.compiler.is_exporting():
             self._last_mu = mu.detach()
             self._last_logvar = logvar.detach()
         if not self.training and self.eval_mode == "mean":
