@@ -121,7 +121,7 @@ def test_length_mismatch_and_types() -> None:
         Batches([[1.0]], batch_size=1)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="x: expected a tensor of shape"):
         Batches(torch.tensor(1.0), batch_size=1)
-    with pytest.raises(TypeError, match="generator: expected a torch.Generator, got int"):
+    with pytest.raises(TypeError, match=r"generator: expected a torch\.Generator, got int"):
         Batches(torch.zeros(4, 2), batch_size=2, generator=0)  # type: ignore[arg-type]
 
 

@@ -14,7 +14,6 @@ from sklearn.datasets import load_digits
 from gentorch.data import (
     DATASETS,
     ChecksumError,
-    DatasetError,
     DatasetNotFoundError,
     cache_dir,
     digits_split_indices,
@@ -54,7 +53,7 @@ def test_info_of_every_dataset() -> None:
     assert info("digits").image_shape == (1, 8, 8)
     assert info("fashion-mnist").class_names is not None
     assert info("fashion-mnist").class_names[9] == "Ankle boot"
-    with pytest.raises(ValueError, match="unknown dataset 'cifar'.*mnist, fashion-mnist"):
+    with pytest.raises(ValueError, match=r"unknown dataset 'cifar'.*mnist, fashion-mnist"):
         info("cifar")
 
 
@@ -87,7 +86,8 @@ def test_fashion_mnist(shared_data: Path, split: str, n: int) -> None:
     x, y = load("fashion-mnist", split)
     assert x.shape == (10 * n, 784)
     assert x.dtype == torch.float32
-    assert 0.0 <= float(x.min()) and float(x.max()) <= 1.0
+    assert float(x.min()) >= 0.0
+    assert float(x.max()) <= 1.0
     assert y is not None
     assert torch.bincount(y).tolist() == [n] * 10
 
