@@ -32,6 +32,7 @@ import torch
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
+from gentorch.data import Batches
 from gentorch.training.checkpoint import load_checkpoint, save_checkpoint, write_atomic
 
 __all__ = [
@@ -265,8 +266,6 @@ def fit(
         >>> len(history)
         2
     """
-    from gentorch.data import Batches
-
     _check_data("train_data", train_data, "train_labels", train_labels)
     if val_data is not None:
         _check_data("val_data", val_data, "val_labels", val_labels)
@@ -345,7 +344,7 @@ def _check_data(name: str, data: Tensor, labels_name: str, labels: Tensor | None
 
 def _train_epoch(
     task: TrainingTask,
-    batches: Any,
+    batches: Batches,
     epoch: int,
     step: int,
     config: TrainConfig,

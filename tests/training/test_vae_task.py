@@ -1,0 +1,127 @@
+"""VAETask: warm-up schedule, the step it takes, validation, configuration."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from torch import nn
+
+from gentorch.models import VAE, ConditionalVAE
+from gentorch.training import TrainConfig, VAETask, fit, make_adam
+
+
+def _data(n: int = 240, d: int = 16) -> torch.Tensor:
+    # Two binary prototypes with 5% of pixels flipped: structure a small VAE can learn.
+    gen = torch.Generator().manual_seed(0)
+    prototypes = (torch.rand(2, d, generator=gen) < 0.5).float()
+    x = prototypes[torch.arange(n) % 2]
+    flip = torch.rand(n, d, generator=gen) < 0.05
+    return torch.where(flip, 1 - x, x)
+
+
+def test_kl_warmup_is_linear_then_flat() -> None:
+    task = VAETask(VAE(8, [4], 2), beta=0.5, kl_warmup_steps=4)
+    assert [task.beta_at(t) for t in range(6)] == [0.0, 0.125, 0.25, 0.375, 0.5, 0.5]
+    assert VAETask(VAE(8, [4], 2), beta=2.0).beta_at(0) == 2.0
+
+
+def test_train_step_equals_a_hand_written_step() -> None:
+    x = _data(32)
+    torch.manual_seed(1)
+    model = VAE(16, [8], 2)
+    reference = VAE(16, [8], 2)
+    reference.load_state_dict(model.state_dict())
+    task = VAETask(model, lr=1e-2, beta=0.7, kl_warmup_steps=2, free_bits=0.1)
+    ref_opt = torch.optim.Adam(reference.parameters(), lr=1e-2)
+    for step in range(3):
+        torch.manual_seed(10 + step)
+        metrics = task.train_step(x, None)
+        torch.manual_seed(10 + step)
+        out = reference.loss(x, beta=0.7 * min(1.0, step / 2), free_bits=0.1)
+        ref_opt.zero_grad()
+        out["loss"].backward()
+        ref_opt.step()
+        assert set(metrics) == {"loss", "recon", "kl"}
+        assert not metrics["loss"].requires_grad
+        torch.testing.assert_close(metrics["loss"], out["loss"].detach())
+    assert task.step == 3
+    # fused and for-each Adam agree to rounding
+    for a, b in zip(model.parameters(), reference.parameters(), strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_fit_lowers_the_validation_loss() -> None:
+    x = _data()
+    task = VAETask(VAE(16, [16], 2), lr=1e-2)
+    history = fit(task, x, val_data=x[:64], config=TrainConfig(epochs=8, progress=False))
+    # 16 Bernoulli pixels start near 16 * log 2 = 11.1 nats; two prototypes with 5% noise are
+    # worth about 16 * H(0.05) + log 2 = 4.2 nats. Half-way is a loose, safe bar for 8 epochs.
+    assert history["val_loss"][0] > 9.0
+    assert history["val_loss"][-1] < 7.5
+    assert history["val_elbo"][-1] == pytest.approx(-history["val_loss"][-1])
+
+
+def test_validate_weights_batches_by_size() -> None:
+    x = _data(100)
+    task = VAETask(VAE(16, [8], 2), val_batch_size=30)  # batches of 30, 30, 30, 10
+    with torch.no_grad():
+        mu, logvar = task.model.encode(x)
+        # analytic KL: no sampling, so the chunked mean must equal the full-batch mean
+        kl = (0.5 * (mu.square() + logvar.exp() - 1 - logvar)).sum(-1).mean()
+    result = task.validate(x, None)
+    assert result["kl"] == pytest.approx(float(kl), rel=1e-5)
+    assert result["loss"] == pytest.approx(result["recon"] + result["kl"], rel=1e-5)
+
+
+def test_conditional_vae_gets_its_labels() -> None:
+    x = _data(64)
+    labels = torch.arange(64) % 2
+    task = VAETask(ConditionalVAE(16, [8], 2, num_classes=2))
+    history = fit(
+        task, x, labels, val_data=x, val_labels=labels, config=TrainConfig(2, 32, progress=False)
+    )
+    assert len(history) == 2
+    with pytest.raises(ValueError, match="ConditionalVAE needs class labels"):
+        task.train_step(x, None)
+
+
+def test_config_is_json_and_rebuilds_the_model() -> None:
+    model = VAE(16, [8, 4], 3, likelihood="gaussian")
+    config = VAETask(model, lr=2e-3, iwae_k=5).config()
+    config = json.loads(json.dumps(config))
+    assert config["model_class"] == "VAE"
+    assert config["iwae_k"] == 5
+    assert config["lr"] == 2e-3
+    rebuilt = VAE.from_config(config["model"])
+    rebuilt.load_state_dict(model.state_dict())
+
+
+def test_adam_is_fused_on_cpu() -> None:
+    task = VAETask(VAE(8, [4], 2))
+    assert task.optimizer.defaults["fused"] is True
+    assert isinstance(
+        make_adam([nn.Parameter(torch.zeros(2))], lr=1e-3, decoupled=True), torch.optim.AdamW
+    )
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"beta": -1.0}, "beta: expected a float >= 0, got -1.0"),
+        ({"kl_warmup_steps": -5}, "kl_warmup_steps: expected an int >= 0, got -5"),
+        ({"free_bits": -0.1}, "free_bits: expected a float >= 0, got -0.1"),
+        ({"iwae_k": 0}, "iwae_k: expected an int >= 1, got 0"),
+        ({"lr": 0.0}, "lr: expected a positive learning rate, got 0.0"),
+        ({"val_batch_size": 0}, "val_batch_size: expected an int >= 1, got 0"),
+    ],
+)
+def test_bad_arguments_are_named(kwargs: dict[str, float], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        VAETask(VAE(8, [4], 2), **kwargs)  # type: ignore[arg-type]
+
+
+def test_model_without_loss_is_refused() -> None:
+    with pytest.raises(TypeError, match="model: expected a VAE module with a loss"):
+        VAETask(nn.Linear(2, 2))
