@@ -1,1 +1,10 @@
-"""gentorch.models."""
+"""Models: variational autoencoders (MLP, convolutional, conditional) and GANs.
+
+Models depend on :mod:`gentorch.layers` and :mod:`gentorch.losses`; they never load data.
+"""
+
+from gentorch.models.conv_vae import ConvVAE
+from gentorch.models.vae import VAE, ConditionalVAE
+
+__all__: list[str] = []
+__all__ += ["VAE", "ConditionalVAE", "ConvVAE"]

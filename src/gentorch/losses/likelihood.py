@@ -1,0 +1,109 @@
+"""Log-likelihoods of a decoder's output: Bernoulli (on logits) and diagonal Gaussian.
+
+Both return ``log p(x | decoder output)`` summed over the feature dimension (the last one), in
+nats, one value per example: the reconstruction term of a VAE's ELBO is their batch mean. The
+leading dimensions broadcast, so a decoder output ``(K, B, D)`` for ``K`` latent samples scores
+data ``(B, D)`` without copying it first.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+__all__ = ["bernoulli_log_likelihood", "gaussian_log_likelihood"]
+
+_LOG_2PI = math.log(2.0 * math.pi)
+
+
+def _check_features(name: str, value: Tensor, x: Tensor) -> None:
+    """Raise unless ``value`` and ``x`` are floating tensors with the same last dimension."""
+    for arg, t in ((name, value), ("x", x)):
+        if not isinstance(t, Tensor):
+            raise TypeError(f"{arg}: expected a Tensor, got {type(t).__name__}")
+        if not t.is_floating_point():
+            raise TypeError(f"{arg}: expected a floating-point tensor, got dtype {t.dtype}")
+        if t.dim() == 0:
+            raise ValueError(f"{arg}: expected shape (..., D), got a 0-d tensor")
+    if value.shape[-1] != x.shape[-1]:
+        raise ValueError(
+            f"{name} and x: expected the same feature size D in (..., D), got "
+            f"{tuple(value.shape)} and {tuple(x.shape)}"
+        )
+
+
+def bernoulli_log_likelihood(logits: Tensor, x: Tensor) -> Tensor:
+    """Log-likelihood of ``x`` under independent Bernoullis with the given logits, per example.
+
+    ``log p(x | logits) = sum_d x_d * logits_d - softplus(logits_d)``, computed with the fused,
+    numerically stable ``binary_cross_entropy_with_logits`` (no ``sigmoid`` then ``log``, so
+    logits of any size are exact). ``x`` in ``[0, 1]`` is accepted as is: for grey-level
+    targets this is the usual "BCE on intensities" reconstruction term (not a normalised density);
+    the values of ``x`` are not checked, to keep the call free of device syncs.
+
+    Args:
+        logits: decoder output, ``(..., D)``.
+        x: data, ``(..., D)``, broadcastable against ``logits`` (e.g. ``(B, D)`` against
+            ``(K, B, D)``).
+
+    Returns:
+        ``(...)``: the broadcast leading shape, summed over ``D``. Sum, not mean, over
+        features: the book's ``784 * BCE`` equals ``-bernoulli_log_likelihood`` for 784 pixels.
+
+    Example:
+        >>> logits = torch.zeros(2, 784)
+        >>> bernoulli_log_likelihood(logits, torch.ones(2, 784))  # 784 * log(1/2)
+        tensor([-543.4275, -543.4275])
+    """
+    _check_features("logits", logits, x)
+    logits, x = torch.broadcast_tensors(logits, x)
+    # log p(x | l) = -BCE(sigmoid(l), x) = x * l - softplus(l), summed over features
+    return -F.binary_cross_entropy_with_logits(logits, x, reduction="none").sum(-1)
+
+
+def gaussian_log_likelihood(mean: Tensor, x: Tensor, logvar: Tensor | float = 0.0) -> Tensor:
+    """Log-density of ``x`` under a diagonal Gaussian ``N(mean, exp(logvar))``, per example.
+
+    The full density, constant included:
+    ``log p(x) = -1/2 * sum_d [log(2 pi) + logvar_d + (x_d - mean_d)^2 / exp(logvar_d)]``.
+    With the default ``logvar=0`` (unit variance) this is ``-1/2 * ||x - mean||^2 - D/2 log(2 pi)``:
+    the "MSE" reconstruction term.
+
+    Args:
+        mean: decoder output, ``(..., D)``.
+        x: data, ``(..., D)``, broadcastable against ``mean``.
+        logvar: log-variance: a float (fixed, shared by every feature) or a tensor broadcastable
+            against ``(..., D)`` (e.g. a learned ``()`` or ``(D,)`` parameter, or a
+            per-example ``(..., D)`` decoder output).
+
+    Returns:
+        ``(...)``: the broadcast leading shape, summed over ``D``.
+
+    Example:
+        >>> mean = torch.zeros(3, 5)
+        >>> gaussian_log_likelihood(mean, torch.zeros(3, 5))  # -5/2 * log(2 pi)
+        tensor([-4.5947, -4.5947, -4.5947])
+    """
+    _check_features("mean", mean, x)
+    if isinstance(logvar, Tensor):
+        if not logvar.is_floating_point():
+            raise TypeError(f"logvar: expected a floating-point tensor, got dtype {logvar.dtype}")
+        # Sum over D below must see D features: a logvar wider than D would be summed wrongly.
+        if logvar.dim() > 0 and logvar.shape[-1] not in (1, x.shape[-1]):
+            raise ValueError(
+                f"logvar: expected a shape broadcastable to (..., {x.shape[-1]}), "
+                f"got {tuple(logvar.shape)}"
+            )
+        inv_var: Tensor | float = torch.exp(-logvar)
+    elif isinstance(logvar, (int, float)):
+        if not math.isfinite(logvar):
+            raise ValueError(f"logvar: expected a finite number, got {logvar}")
+        inv_var = math.exp(-logvar)
+    else:
+        raise TypeError(f"logvar: expected a Tensor or a float, got {type(logvar).__name__}")
+    # log N(x; m, v) = -1/2 [log(2 pi) + log v + (x - m)^2 / v], summed over features
+    # (x and mean share D, so a () or (..., 1) logvar is counted once per feature.)
+    return -0.5 * ((x - mean).square() * inv_var + logvar + _LOG_2PI).sum(-1)
