@@ -1,0 +1,103 @@
+"""How a VAE uses its latent space: active units and KL per latent dimension."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from gentorch.evaluation._running import check_images, check_positive_int, evaluating, model_method
+from gentorch.losses import gaussian_kl
+
+__all__ = ["active_units", "kl_per_dimension", "posterior_means"]
+
+
+def _encode_all(model: nn.Module, images: Tensor, batch_size: int) -> tuple[Tensor, Tensor]:
+    """``(mu, logvar)`` of ``q(z | x)`` for every example: two ``(N, L)`` tensors."""
+    images = check_images(images)
+    batch_size = check_positive_int("batch_size", batch_size)
+    encode = model_method(model, "encode")
+    mus, logvars = [], []
+    with evaluating(model):
+        for start in range(0, images.shape[0], batch_size):
+            mu, logvar = encode(images[start : start + batch_size])
+            mus.append(mu)
+            logvars.append(logvar)
+    return torch.cat(mus), torch.cat(logvars)
+
+
+def posterior_means(model: nn.Module, images: Tensor, *, batch_size: int = 1024) -> Tensor:
+    """Means of the approximate posterior ``E_q[z | x]`` for every example.
+
+    Args:
+        model: a VAE with ``encode(x) -> (mu, logvar)``.
+        images: ``(N, D)`` examples.
+        batch_size: examples per encoder call.
+
+    Returns:
+        ``(N, L)`` posterior means, e.g. for a latent scatter plot.
+
+    Example:
+        >>> model = VAE.book()
+        >>> mu = posterior_means(model, x_test)
+        >>> save_latent_scatter(mu, y_test, "latent.png")
+    """
+    return _encode_all(model, images, batch_size)[0]
+
+
+def active_units(
+    model: nn.Module, images: Tensor, threshold: float = 0.01, *, batch_size: int = 1024
+) -> int:
+    """Number of active latent units (Burda et al., 2015).
+
+    Unit ``j`` is active when ``A_j = Cov_x(E_q[z_j | x]) > threshold``: its posterior mean
+    varies across the data instead of collapsing onto the prior. The variance over examples is
+    the unbiased sample variance.
+
+    Args:
+        model: a VAE with ``encode(x) -> (mu, logvar)``.
+        images: ``(N, D)`` examples, ``N >= 2``.
+        threshold: activity threshold (0.01 in the paper).
+        batch_size: examples per encoder call.
+
+    Returns:
+        The count of active units, between 0 and ``L``.
+
+    Example:
+        >>> model = VAE(784, [400], 50)
+        >>> n_active = active_units(model, x_test)  # often well below 50 after training
+    """
+    if isinstance(images, Tensor) and images.dim() == 2 and images.shape[0] < 2:
+        raise ValueError(
+            f"images: need at least 2 examples to measure activity, got shape {tuple(images.shape)}"
+        )
+    if not threshold >= 0:
+        raise ValueError(f"threshold: expected a non-negative number, got {threshold!r}")
+    mu, _ = _encode_all(model, images, batch_size)
+    # A_j = Var_x(mu_j(x)), unbiased, in float64
+    activity = mu.to(torch.float64).var(dim=0, unbiased=True)
+    return int((activity > threshold).sum())
+
+
+def kl_per_dimension(model: nn.Module, images: Tensor, *, batch_size: int = 1024) -> Tensor:
+    """Average KL divergence from the posterior to the prior, per latent dimension.
+
+    ``KL_j = 1/N sum_n KL(q(z_j | x_n) || N(0, 1))
+    = 1/N sum_n 1/2 (mu_nj^2 + exp(logvar_nj) - 1 - logvar_nj)``; the values sum to the KL term
+    of the ELBO averaged over the data. Dimensions with ``KL_j ~ 0`` are collapsed.
+
+    Args:
+        model: a VAE with ``encode(x) -> (mu, logvar)`` and a diagonal Gaussian posterior.
+        images: ``(N, D)`` examples.
+        batch_size: examples per encoder call.
+
+    Returns:
+        ``(L,)`` nats per dimension, float64, on ``images``' device.
+
+    Example:
+        >>> model = VAE(784, [400], 20)
+        >>> kl = kl_per_dimension(model, x_test)
+        >>> kl.shape
+        torch.Size([20])
+    """
+    mu, logvar = _encode_all(model, images, batch_size)
+    return gaussian_kl(mu.to(torch.float64), logvar.to(torch.float64)).mean(dim=0)
