@@ -61,7 +61,8 @@ def load(
             ``Batches(..., binarize="dynamic")``); ``"threshold"`` maps ``x > 0.5`` to 1.
         generator: the CPU random generator of ``binarize="dynamic"`` (default: torch's global
             one); unused otherwise.
-        download: fetch missing or corrupt files from the public mirrors first.
+        download: fetch this split's missing or corrupt files from the public mirrors into
+            ``<root>/<name>/`` first (ignored for ``"digits"``, which ships with scikit-learn).
 
     Returns:
         ``(images, labels)``: images ``(N, D)`` float32 in [0, 1] (``D = 784`` for the MNIST

@@ -80,7 +80,29 @@ def fetch_missing(
     timeout: float = 60.0,
     progress: bool = False,
 ) -> None:
-    """Make each of ``files`` present and verified in ``folder``, downloading as needed."""
+    """Make each of ``files`` present and md5-verified in ``folder``, downloading as needed.
+
+    The building block of :func:`download` and of ``load(..., download=True)`` (which fetches
+    only the files of the split it loads). A file that is present and verified is not touched;
+    a missing or corrupt one is fetched from the mirrors in order and atomically replaced.
+
+    Args:
+        name: the dataset name (selects the built-in mirrors and the messages).
+        folder: ``<root>/<name>``; created if needed.
+        files: the published files to ensure, e.g. ``FILES["mnist"]["test"]``.
+        mirrors: base URLs instead of the built-in ones.
+        timeout: seconds to wait on a connection or a read.
+        progress: show a tqdm progress bar per file.
+
+    Raises:
+        DatasetError: a file could not be fetched from any mirror (each URL and its error are
+            listed) or the folder cannot be created.
+
+    Example:
+        >>> fetch_missing("mnist", Path("data/mnist"), FILES["mnist"]["test"])
+        >>> sorted(p.name for p in Path("data/mnist").iterdir())
+        ['t10k-images-idx3-ubyte.gz', 't10k-labels-idx1-ubyte.gz']
+    """
     bases = tuple(mirrors) if mirrors is not None else MIRRORS[name]
     if not bases:
         raise ValueError("mirrors: expected at least one base URL, got an empty sequence")
