@@ -3,10 +3,20 @@
 Layers depend on nothing else in gentorch.
 """
 
+from gentorch.layers.distributions import (
+    LOG_SCALE_RANGE,
+    LearnableNormal,
+    ReparameterizeFullCov,
+    ReparameterizeLaplace,
+    ReparameterizeLogistic,
+)
+from gentorch.layers.relaxed import GumbelSoftmax, RelaxedBernoulli
 from gentorch.layers.reparameterize import LOGVAR_RANGE, Reparameterize, reparameterize
 
 __all__: list[str] = []
 __all__ += ["LOGVAR_RANGE", "Reparameterize", "reparameterize"]
+__all__ += ["LOG_SCALE_RANGE", "LearnableNormal", "ReparameterizeFullCov", "ReparameterizeLaplace"]
+__all__ += ["GumbelSoftmax", "RelaxedBernoulli", "ReparameterizeLogistic"]
 
 from gentorch.layers.spectral_norm import (  # noqa: E402
     SpectralNorm,

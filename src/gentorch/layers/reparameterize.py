@@ -40,41 +40,44 @@ EvalMode = Literal["mean", "sample"]
 
 
 class _ReparamFunction(torch.autograd.Function):
-    """``(z, s) = (mu + s, s)`` with ``s = exp(0.5 * clamp(logvar)) * eps``.
+    """``(z, s) = (mu + s, s)`` with ``s = exp(c * clamp(t, lo, hi)) * eps``.
 
-    Shapes: ``mu, logvar: (..., L)``; ``eps, z, s: (..., L)`` or ``(K, ..., L)``.
-    ``s`` is returned only so that it can be saved as an output (see the module docstring).
+    ``t`` is ``logvar`` with ``c = 0.5`` (Gaussian) or a log-scale with ``c = 1`` (other
+    location-scale families). Shapes: ``mu, t: (..., L)``; ``eps, z, s: (..., L)`` or
+    ``(K, ..., L)``. ``s`` is returned only so that it can be saved as an output (see the module
+    docstring).
     """
 
     @staticmethod
     def forward(
-        mu: Tensor, logvar: Tensor, eps: Tensor, lo: float, hi: float
+        mu: Tensor, t: Tensor, eps: Tensor, lo: float, hi: float, c: float
     ) -> tuple[Tensor, Tensor]:
-        # sigma = exp(0.5 * clamp(logvar, lo, hi))   (in place on a fresh buffer)
-        sigma = torch.clamp(logvar, lo, hi).mul_(0.5).exp_()
+        # sigma = exp(c * clamp(t, lo, hi))   (in place on a fresh buffer)
+        sigma = torch.clamp(t, lo, hi).mul_(c).exp_()
         # s = sigma * eps; z = mu + s
         s = sigma.mul_(eps) if eps.shape == sigma.shape else sigma * eps
         return mu + s, s
 
     @staticmethod
     def setup_context(ctx: Any, inputs: tuple[Any, ...], output: tuple[Tensor, Tensor]) -> None:
-        mu, logvar = inputs[0], inputs[1]
+        mu, t, c = inputs[0], inputs[1], inputs[5]
         ctx.save_for_backward(output[1])
         ctx.mu_shape = mu.shape
-        ctx.logvar_shape = logvar.shape
+        ctx.t_shape = t.shape
+        ctx.c = c
         ctx.set_materialize_grads(False)
 
     @staticmethod
     def backward(
         ctx: Any, grad_z: Tensor | None, grad_s: Tensor | None
-    ) -> tuple[Tensor | None, Tensor | None, None, None, None]:
+    ) -> tuple[Tensor | None, Tensor | None, None, None, None, None]:
         (s,) = ctx.saved_tensors
         grad_mu = grad_logvar = None
         if ctx.needs_input_grad[0] and grad_z is not None:
             # dz/dmu = 1, ds/dmu = 0
             grad_mu = grad_z.sum_to_size(ctx.mu_shape)
         if ctx.needs_input_grad[1]:
-            # dz/dlogvar = ds/dlogvar = 0.5 * s   (straight-through at the clamp)
+            # dz/dt = ds/dt = c * s   (straight-through at the clamp)
             if grad_z is None:
                 g = grad_s
             elif grad_s is None:
@@ -83,29 +86,30 @@ class _ReparamFunction(torch.autograd.Function):
                 g = grad_z + grad_s
             if g is not None:
                 if torch.is_grad_enabled():
-                    grad_logvar = (0.5 * g * s).sum_to_size(ctx.logvar_shape)
+                    grad_logvar = (ctx.c * g * s).sum_to_size(ctx.t_shape)
                 else:
-                    grad_logvar = torch.mul(g, s).mul_(0.5).sum_to_size(ctx.logvar_shape)
-        return grad_mu, grad_logvar, None, None, None
+                    grad_logvar = torch.mul(g, s).mul_(ctx.c).sum_to_size(ctx.t_shape)
+        return grad_mu, grad_logvar, None, None, None, None
 
 
-def _check_pair(mu: Tensor, logvar: Tensor) -> None:
+def _check_pair(mu: Tensor, logvar: Tensor, names: tuple[str, str] = ("mu", "logvar")) -> None:
     """Raise a clear error unless ``mu`` and ``logvar`` are same-shaped floating tensors."""
-    for name, t in (("mu", mu), ("logvar", logvar)):
+    for name, t in zip(names, (mu, logvar), strict=True):
         if not isinstance(t, Tensor):
             raise TypeError(f"{name}: expected a Tensor, got {type(t).__name__}")
         if not t.is_floating_point():
             raise TypeError(f"{name}: expected a floating-point tensor, got dtype {t.dtype}")
         if t.dim() == 0:
             raise ValueError(f"{name}: expected shape (..., L) with at least one dimension, got ()")
+    a, b = names
     if mu.shape != logvar.shape:
         raise ValueError(
-            f"mu and logvar: expected the same shape, got mu {tuple(mu.shape)} and "
-            f"logvar {tuple(logvar.shape)}"
+            f"{a} and {b}: expected the same shape, got {a} {tuple(mu.shape)} and "
+            f"{b} {tuple(logvar.shape)}"
         )
     if mu.dtype != logvar.dtype or mu.device != logvar.device:
         raise ValueError(
-            f"mu and logvar: expected the same dtype and device, got {mu.dtype} on {mu.device} "
+            f"{a} and {b}: expected the same dtype and device, got {mu.dtype} on {mu.device} "
             f"and {logvar.dtype} on {logvar.device}"
         )
 
@@ -144,6 +148,24 @@ def _check_finite(name: str, t: Tensor) -> None:
         )
 
 
+def _noise_like(
+    draw: Any, mu: Tensor, n_samples: int | None, generator: torch.Generator | None
+) -> Tensor:
+    """``draw`` (``torch.randn_like``, ``torch.rand_like``) of shape ``(K, ...)`` or ``mu``'s."""
+    like = mu if n_samples is None else mu.expand(n_samples, *mu.shape)
+    # *_like (not randn(shape)) keeps symbolic shapes traceable and exports to ONNX
+    # Random*Like; the generator overload has no ONNX translation, so it is used only if given.
+    if generator is None:
+        return draw(like, memory_format=torch.contiguous_format)  # type: ignore[no-any-return]
+    return draw(like, generator=generator, memory_format=torch.contiguous_format)  # type: ignore[no-any-return]
+
+
+def _location_scale(loc: Tensor, t: Tensor, eps: Tensor, lo: float, hi: float, c: float) -> Tensor:
+    """``loc + exp(c * clamp(t, lo, hi)) * eps`` through :class:`_ReparamFunction`."""
+    z, _ = _ReparamFunction.apply(loc, t, eps, lo, hi, c)
+    return z  # type: ignore[no-any-return]
+
+
 def _draw(
     mu: Tensor,
     logvar: Tensor,
@@ -152,15 +174,9 @@ def _draw(
     lo: float,
     hi: float,
 ) -> Tensor:
-    like = mu if n_samples is None else mu.expand(n_samples, *mu.shape)
-    # eps ~ N(0, I) on mu's own device and dtype; randn_like (not randn(shape)) keeps symbolic
-    # shapes traceable and exports to ONNX RandomNormalLike.
-    if generator is None:  # (the generator overload has no ONNX translation)
-        eps = torch.randn_like(like, memory_format=torch.contiguous_format)
-    else:
-        eps = torch.randn_like(like, generator=generator, memory_format=torch.contiguous_format)
-    z, _ = _ReparamFunction.apply(mu, logvar, eps, lo, hi)
-    return z  # type: ignore[no-any-return]
+    # eps ~ N(0, I) on mu's own device and dtype
+    eps = _noise_like(torch.randn_like, mu, n_samples, generator)
+    return _location_scale(mu, logvar, eps, lo, hi, 0.5)
 
 
 def reparameterize(
@@ -341,13 +357,15 @@ class Reparameterize(nn.Module):
         self._last_logvar = None
 
 
-def _split(x: Tensor | tuple[Tensor, Tensor]) -> tuple[Tensor, Tensor]:
+def _split(
+    x: Tensor | tuple[Tensor, Tensor], names: tuple[str, str] = ("mu", "logvar")
+) -> tuple[Tensor, Tensor]:
     """``(..., 2L) -> (..., L), (..., L)``, or validate a ``(mu, logvar)`` pair."""
     if isinstance(x, Tensor):
         if x.dim() == 0 or x.shape[-1] % 2 != 0:
             raise ValueError(
-                "x: expected shape (..., 2 * L) laid out [mu | logvar] with an even last "
-                f"dimension, got {tuple(x.shape)}"
+                f"x: expected shape (..., 2 * L) laid out [{names[0]} | {names[1]}] with an even "
+                f"last dimension, got {tuple(x.shape)}"
             )
         if not x.is_floating_point():
             raise TypeError(f"x: expected a floating-point tensor, got dtype {x.dtype}")
@@ -356,8 +374,8 @@ def _split(x: Tensor | tuple[Tensor, Tensor]) -> tuple[Tensor, Tensor]:
         mu, logvar = x
     else:
         raise TypeError(
-            "x: expected a tensor (..., 2 * L) or a pair (mu, logvar), got "
+            f"x: expected a tensor (..., 2 * L) or a pair ({names[0]}, {names[1]}), got "
             f"{type(x).__name__}" + (f" of length {len(x)}" if isinstance(x, (tuple, list)) else "")
         )
-    _check_pair(mu, logvar)
+    _check_pair(mu, logvar, names)
     return mu, logvar

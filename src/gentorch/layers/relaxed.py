@@ -1,0 +1,202 @@
+"""Continuous relaxations of discrete variables: Gumbel-Softmax / Concrete and Relaxed Bernoulli.
+
+Jang et al. 2017 and Maddison et al. 2017: a categorical sample ``one_hot(argmax(l + g))``
+(``g`` Gumbel noise, the Gumbel-max trick) is relaxed to ``softmax((l + g) / tau)``, which is
+differentiable in the logits ``l``; as ``tau -> 0`` it approaches the one-hot sample. With
+``hard=True`` the forward returns the exact one-hot (or 0/1) value and the backward uses the
+relaxed sample's gradient (straight-through).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Literal
+
+import torch
+from torch import Tensor, nn
+
+from gentorch.layers.reparameterize import _check_n_samples, _noise_like
+
+__all__ = ["GumbelSoftmax", "RelaxedBernoulli"]
+
+DiscreteEvalMode = Literal["mean", "mode", "sample"]
+
+
+def _check_common(temperature: float, eval_mode: str, n_samples: int | None) -> float:
+    if (
+        isinstance(temperature, bool)
+        or not isinstance(temperature, (int, float))
+        or not math.isfinite(temperature)
+        or temperature <= 0
+    ):
+        raise ValueError(f"temperature: expected a finite float > 0, got {temperature!r}")
+    if eval_mode not in ("mean", "mode", "sample"):
+        raise ValueError(f"eval_mode: expected 'mean', 'mode' or 'sample', got {eval_mode!r}")
+    _check_n_samples(n_samples)
+    return float(temperature)
+
+
+def _check_logits(logits: Tensor) -> None:
+    if not isinstance(logits, Tensor):
+        raise TypeError(f"logits: expected a Tensor, got {type(logits).__name__}")
+    if not logits.is_floating_point():
+        raise TypeError(f"logits: expected a floating-point tensor, got dtype {logits.dtype}")
+    if logits.dim() == 0:
+        raise ValueError("logits: expected shape (..., C) with at least one dimension, got ()")
+
+
+def _straight_through(hard: Tensor, soft: Tensor) -> Tensor:
+    """Value ``hard`` exactly, gradient of ``soft`` (``soft - soft.detach()`` is exactly 0)."""
+    return hard + (soft - soft.detach())
+
+
+def _expand(t: Tensor, n_samples: int | None) -> Tensor:
+    return t if n_samples is None else t.expand(n_samples, *t.shape)
+
+
+class GumbelSoftmax(nn.Module):
+    """Differentiable relaxed categorical samples (Gumbel-Softmax / Concrete).
+
+    ``y = softmax((logits + g) / temperature)`` over the last dimension, with
+    ``g = -log(E)``, ``E ~ Exp(1)`` (standard Gumbel noise). ``argmax(y)`` is an exact sample of
+    ``Categorical(softmax(logits))`` for any temperature. With ``hard=True`` the output is
+    ``one_hot(argmax(y))`` and its gradient is ``y``'s (straight-through).
+
+    Args:
+        temperature: ``tau > 0``; may be changed between calls (annealing).
+        hard: return one-hot vectors with straight-through gradients.
+        eval_mode: in eval mode return ``"mean"`` (default: ``softmax(logits)``, the categorical's
+            mean), ``"mode"`` (``one_hot(argmax(logits))``) or ``"sample"`` (keep sampling).
+        n_samples: default number of samples ``K``.
+
+    Input: ``logits`` ``(..., C)`` (unnormalised log-probabilities).
+    Output: ``(..., C)`` on the simplex, or ``(K, ..., C)`` with ``n_samples=K``.
+
+    Example:
+        >>> layer = GumbelSoftmax(temperature=0.5, hard=True)
+        >>> y = layer(torch.randn(16, 10, requires_grad=True))
+        >>> bool((y.sum(-1) == 1).all())
+        True
+    """
+
+    def __init__(
+        self,
+        temperature: float = 1.0,
+        hard: bool = False,
+        eval_mode: DiscreteEvalMode = "mean",
+        n_samples: int | None = None,
+    ) -> None:
+        super().__init__()
+        self.temperature = _check_common(temperature, eval_mode, n_samples)
+        self.hard = bool(hard)
+        self.eval_mode: DiscreteEvalMode = eval_mode
+        self.n_samples = n_samples
+
+    def extra_repr(self) -> str:
+        return (
+            f"temperature={self.temperature}, hard={self.hard}, eval_mode={self.eval_mode!r}, "
+            f"n_samples={self.n_samples}"
+        )
+
+    def forward(
+        self,
+        logits: Tensor,
+        *,
+        n_samples: int | None = None,
+        generator: torch.Generator | None = None,
+    ) -> Tensor:
+        """``logits: (..., C) -> (..., C)`` or ``(K, ..., C)``."""
+        _check_logits(logits)
+        _check_n_samples(n_samples)
+        tau = _check_common(self.temperature, self.eval_mode, None)
+        k = self.n_samples if n_samples is None else n_samples
+        if not self.training and self.eval_mode != "sample":
+            if self.eval_mode == "mean":
+                return _expand(torch.softmax(logits, dim=-1), k)
+            return _expand(_one_hot_argmax(logits), k)
+        u = _noise_like(torch.rand_like, logits.detach(), k, generator)
+        # E = -log(1 - u) ~ Exp(1), u in [0, 1) so E >= 0; floor at the smallest normal
+        # g = -log(E) ~ Gumbel(0, 1)
+        g = -torch.log(torch.log1p(-u).neg_().clamp_(min=torch.finfo(u.dtype).tiny))
+        a = logits + g
+        # y = softmax((a - max a) / tau): the shift (exact for softmax) keeps a / tau from
+        # overflowing to inf - inf = NaN at small tau or in float16
+        y = torch.softmax((a - a.detach().amax(dim=-1, keepdim=True)) / tau, dim=-1)
+        if self.hard:
+            return _straight_through(_one_hot_argmax(y), y)
+        return y
+
+
+def _one_hot_argmax(y: Tensor) -> Tensor:
+    """``one_hot(argmax(y, -1))`` in ``y``'s dtype, ``(..., C)``."""
+    index = y.argmax(dim=-1, keepdim=True)
+    return torch.zeros_like(y).scatter_(-1, index, 1.0)
+
+
+class RelaxedBernoulli(nn.Module):
+    """Differentiable relaxed Bernoulli samples (binary Concrete).
+
+    ``y = sigmoid((logits + l) / temperature)`` elementwise, with ``l = log(u / (1 - u))``,
+    ``u ~ U(0, 1)`` (standard logistic noise). ``y > 1/2`` is an exact
+    ``Bernoulli(sigmoid(logits))`` sample for any temperature. With ``hard=True`` the output is
+    that 0/1 value and its gradient is ``y``'s (straight-through).
+
+    Args:
+        temperature: ``tau > 0``; may be changed between calls (annealing).
+        hard: return 0/1 values with straight-through gradients.
+        eval_mode: in eval mode return ``"mean"`` (default: ``sigmoid(logits)``), ``"mode"``
+            (``logits > 0`` as 0/1) or ``"sample"``.
+        n_samples: default number of samples ``K``.
+
+    Input: ``logits`` ``(..., L)``. Output: ``(..., L)`` in ``(0, 1)``, or ``(K, ..., L)``.
+
+    Example:
+        >>> layer = RelaxedBernoulli(temperature=0.5)
+        >>> y = layer(torch.zeros(16, 8))
+        >>> bool(((y > 0) & (y < 1)).all())
+        True
+    """
+
+    def __init__(
+        self,
+        temperature: float = 1.0,
+        hard: bool = False,
+        eval_mode: DiscreteEvalMode = "mean",
+        n_samples: int | None = None,
+    ) -> None:
+        super().__init__()
+        self.temperature = _check_common(temperature, eval_mode, n_samples)
+        self.hard = bool(hard)
+        self.eval_mode: DiscreteEvalMode = eval_mode
+        self.n_samples = n_samples
+
+    def extra_repr(self) -> str:
+        return (
+            f"temperature={self.temperature}, hard={self.hard}, eval_mode={self.eval_mode!r}, "
+            f"n_samples={self.n_samples}"
+        )
+
+    def forward(
+        self,
+        logits: Tensor,
+        *,
+        n_samples: int | None = None,
+        generator: torch.Generator | None = None,
+    ) -> Tensor:
+        """``logits: (..., L) -> (..., L)`` or ``(K, ..., L)``."""
+        _check_logits(logits)
+        _check_n_samples(n_samples)
+        tau = _check_common(self.temperature, self.eval_mode, None)
+        k = self.n_samples if n_samples is None else n_samples
+        if not self.training and self.eval_mode != "sample":
+            if self.eval_mode == "mean":
+                return _expand(torch.sigmoid(logits), k)
+            return _expand((logits > 0).to(logits.dtype), k)
+        u = _noise_like(torch.rand_like, logits.detach(), k, generator)
+        # l = logit(u) ~ Logistic(0, 1); u = 0 moved to the smallest normal
+        noise = torch.logit(u.clamp_(min=torch.finfo(u.dtype).tiny))
+        # y = sigmoid((logits + l) / tau)
+        y = torch.sigmoid((logits + noise) / tau)
+        if self.hard:
+            return _straight_through((y > 0.5).to(y.dtype), y)
+        return y
