@@ -209,3 +209,22 @@ def test_unreadable_and_unsupported_images(tmp_path: Path) -> None:
     _save(deep / "x.png", np.full((2, 2), 1000, np.uint16))
     with pytest.raises(DatasetError, match="unsupported image mode"):
         load_image_folder(deep)
+
+
+def test_truncated_image_is_named(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    _save(tmp_path / "a.png", rng.integers(0, 256, size=(64, 64), dtype=np.uint8))
+    _save(tmp_path / "b.png", rng.integers(0, 256, size=(64, 64), dtype=np.uint8))
+    data = (tmp_path / "b.png").read_bytes()
+    # keep the header (size and mode stay readable), cut the pixel data
+    (tmp_path / "b.png").write_bytes(data[: len(data) // 2])
+    with pytest.raises(DatasetError, match=r"b\.png: not a readable image"):
+        load_image_folder(tmp_path)
+
+
+def test_bilevel_images_are_grey_zero_or_one(tmp_path: Path) -> None:
+    bits = np.array([[0, 1, 1], [1, 0, 0]], dtype=bool)
+    Image.fromarray(bits).save(tmp_path / "bits.png")
+    images, _, meta = load_image_folder(tmp_path)
+    assert meta.image_shape == (1, 2, 3)
+    assert images.tolist() == [[0.0, 1.0, 1.0, 1.0, 0.0, 0.0]]

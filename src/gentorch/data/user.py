@@ -216,7 +216,7 @@ def load_image_folder(
         >>> images.shape, meta.image_shape
         (torch.Size([200, 12288]), (3, 64, 64))
     """
-    from PIL import Image, UnidentifiedImageError
+    from PIL import Image
 
     root = Path(path)
     if not root.is_dir():
@@ -247,30 +247,33 @@ def load_image_folder(
     if not files:
         raise DatasetError(f"{root}: no images found (suffixes {', '.join(IMAGE_SUFFIXES)})")
 
-    pictures: list[Image.Image] = []
-    for file in files:
-        try:
-            with Image.open(file) as opened:
-                opened.load()
-                pictures.append(opened.copy())
-        except (UnidentifiedImageError, OSError) as err:
-            raise DatasetError(f"{file}: not a readable image ({err})") from None
-    first = pictures[0]
-    for file, im in zip(files, pictures, strict=True):
-        if im.mode not in _GREY_MODES + _COLOUR_MODES:
+    # First pass: headers only (mode and size), so a bad file is named before any decoding.
+    headers = [_header(file) for file in files]
+    first_size = headers[0][1]
+    for file, (file_mode, size) in zip(files, headers, strict=True):
+        if file_mode not in _GREY_MODES + _COLOUR_MODES:
             raise DatasetError(
-                f"{file}: unsupported image mode {im.mode!r} (16-bit or float pixels); "
+                f"{file}: unsupported image mode {file_mode!r} (16-bit or float pixels); "
                 f"expected 8-bit grey or colour"
             )
-        if im.size != first.size:
+        if size != first_size:
             raise DatasetError(
-                f"{file}: size {im.size[0]}x{im.size[1]} (width x height) differs from "
-                f"{first.size[0]}x{first.size[1]} of {files[0]}; all images must have one size"
+                f"{file}: size {size[0]}x{size[1]} (width x height) differs from "
+                f"{first_size[0]}x{first_size[1]} of {files[0]}; all images must have one size"
             )
+    modes = [m for m, _ in headers]
     if mode == "auto":
-        mode = "L" if all(im.mode in _GREY_MODES for im in pictures) else "RGB"
-    # (N, H, W) or (N, H, W, C) uint8 -> (N, C, H, W)
-    stack = np.stack([np.asarray(im.convert(mode), dtype=np.uint8) for im in pictures])
+        mode = "L" if all(m in _GREY_MODES for m in modes) else "RGB"
+    width, height = first_size
+    # Second pass: decode into one preallocated (N, H, W) or (N, H, W, 3) uint8 array.
+    stack = np.empty((len(files), height, width) + (() if mode == "L" else (3,)), np.uint8)
+    for i, file in enumerate(files):
+        try:
+            with Image.open(file) as opened:
+                stack[i] = np.asarray(opened.convert(mode), dtype=np.uint8)
+        except OSError as err:
+            raise DatasetError(f"{file}: not a readable image ({err})") from None
+    # (N, H, W) or (N, H, W, C) -> (N, C, H, W)
     stack = stack[:, None] if mode == "L" else stack.transpose(0, 3, 1, 2)
     n, c, h, w = stack.shape
     images = torch.from_numpy(np.ascontiguousarray(stack)).reshape(n, -1).to(torch.float32)
@@ -285,6 +288,17 @@ def load_image_folder(
         class_names=class_names,
     )
     return images, labels, meta
+
+
+def _header(file: Path) -> tuple[str, tuple[int, int]]:
+    """An image's PIL mode and (width, height), from its header alone."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(file) as opened:
+            return opened.mode, opened.size
+    except (UnidentifiedImageError, OSError) as err:
+        raise DatasetError(f"{file}: not a readable image ({err})") from None
 
 
 def _image_files(folder: Path) -> list[Path]:
