@@ -4,7 +4,7 @@ Correct, fast differentiable sampling (:mod:`gentorch.layers`), spectral normali
 complete VAE and SN-GAN pipelines built on them.
 """
 
-from gentorch import layers, losses
+from gentorch import data, layers, losses
 
 __version__ = "0.1.0"
-__all__ = ["__version__", "layers", "losses"]
+__all__ = ["__version__", "data", "layers", "losses"]
