@@ -370,6 +370,12 @@ def test_bad_inputs_raise_clear_errors() -> None:
         model.loss(torch.rand(2, 784), free_bits=0.5, iwae_k=2)
     with pytest.raises(ValueError, match="n: expected a positive int"):
         model.sample(0)
+    with pytest.raises(ValueError, match="beta: expected a float >= 0, got -0.5"):
+        model.loss(torch.rand(2, 784), beta=-0.5)
+    with pytest.raises(ValueError, match=r"beta: expected a 0-d tensor, got shape \(2,\)"):
+        model.loss(torch.rand(2, 784), beta=torch.ones(2))
+    with pytest.raises(TypeError, match="beta: expected a float or a 0-d tensor, got str"):
+        model.loss(torch.rand(2, 784), beta="1")  # type: ignore[arg-type]
 
 
 def test_bad_constructor_arguments() -> None:
@@ -412,6 +418,8 @@ def test_conditional_vae_label_handling() -> None:
         model.loss(x, y[:5])
     with pytest.raises(ValueError, match=r"y: expected a class in \[0, 4\), got 9"):
         model.sample(3, y=9)
+    with pytest.raises(ValueError, match=r"z: expected shape \(\.\.\., B, 3\)"):
+        model.decode(torch.zeros(3), torch.tensor([1]))
 
 
 def test_conditional_vae_uses_the_label_in_both_networks() -> None:

@@ -130,7 +130,12 @@ class ConvVAE(VAE):
         self.decoder = _ConvDecoder(nn.Sequential(*decoder), L, C * H * W)
 
     def config(self) -> dict[str, Any]:
-        """The constructor's arguments as a JSON-able dict (see :meth:`VAE.config`)."""
+        """The constructor's arguments as a JSON-able dict (see :meth:`VAE.config`).
+
+        Example:
+            >>> ConvVAE(16).config()["image_shape"]
+            [1, 28, 28]
+        """
         return {
             "latent_dim": self.latent_dim,
             "likelihood": self.likelihood,

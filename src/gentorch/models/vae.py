@@ -213,7 +213,12 @@ class VAE(nn.Module):
 
     def config(self) -> dict[str, Any]:
         """The constructor's arguments as a JSON-able dict: ``type(model)(**model.config())``
-        (or :meth:`from_config`) builds the same architecture."""
+        (or :meth:`from_config`) builds the same architecture.
+
+        Example:
+            >>> VAE.book().config()["hidden_dims"]
+            [512, 256]
+        """
         return {
             "input_dim": self.input_dim,
             "hidden_dims": list(self.hidden_dims),
@@ -499,7 +504,14 @@ class VAE(nn.Module):
             raise ValueError(
                 f"free_bits: must be 0 with the IWAE objective (iwae_k={iwae_k}), got {free_bits}"
             )
-        if not isinstance(beta, (int, float, Tensor)):
+        if isinstance(beta, Tensor):
+            if beta.dim() != 0:
+                raise ValueError(f"beta: expected a 0-d tensor, got shape {tuple(beta.shape)}")
+        elif isinstance(beta, (int, float)) and not isinstance(beta, bool):
+            # A tensor beta is not range-checked: that would read its value (a device sync).
+            if not beta >= 0.0:
+                raise ValueError(f"beta: expected a float >= 0, got {beta!r}")
+        else:
             raise TypeError(f"beta: expected a float or a 0-d tensor, got {type(beta).__name__}")
         c = self._condition(y, x.shape[0])
         mu, logvar = self._encode(x, c)
@@ -570,8 +582,28 @@ class ConditionalVAE(VAE):
         self.decoder = _mlp([latent_dim + num_classes, *reversed(hidden), input_dim], activation)
 
     def config(self) -> dict[str, Any]:
-        """The constructor's arguments as a JSON-able dict (see :meth:`VAE.config`)."""
+        """The constructor's arguments as a JSON-able dict (see :meth:`VAE.config`).
+
+        Example:
+            >>> ConditionalVAE(64, [32], 2, num_classes=10).config()["num_classes"]
+            10
+        """
         return {**super().config(), "num_classes": self.num_classes}
+
+    def decode(self, z: Tensor, y: Tensor | None = None) -> Tensor:
+        """Decoder output for latents ``z: (..., B, L)`` and labels ``y: (B,)``: ``(..., B, D)``.
+
+        Example:
+            >>> model = ConditionalVAE(64, [32], 2, num_classes=10)
+            >>> model.decode(torch.randn(5, 2), torch.arange(5)).shape
+            torch.Size([5, 64])
+        """
+        if isinstance(z, Tensor) and z.dim() < 2:
+            raise ValueError(
+                f"z: expected shape (..., B, {self.latent_dim}) to go with labels y (B,), "
+                f"got {tuple(z.shape)}"
+            )
+        return super().decode(z, y)
 
     def _condition(self, y: Tensor | int | None, batch: int) -> Tensor:
         """One-hot labels ``(batch, C)`` in the model's dtype, on the model's device."""
