@@ -370,7 +370,7 @@ def test_bad_inputs_raise_clear_errors() -> None:
         model.loss(torch.rand(2, 784), free_bits=0.5, iwae_k=2)
     with pytest.raises(ValueError, match="n: expected a positive int"):
         model.sample(0)
-    with pytest.raises(ValueError, match="beta: expected a float >= 0, got -0.5"):
+    with pytest.raises(ValueError, match=r"beta: expected a float >= 0, got -0\.5"):
         model.loss(torch.rand(2, 784), beta=-0.5)
     with pytest.raises(ValueError, match=r"beta: expected a 0-d tensor, got shape \(2,\)"):
         model.loss(torch.rand(2, 784), beta=torch.ones(2))
