@@ -18,7 +18,7 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 setup: $(VENV)/.installed
 
 demo: setup
-	$(BIN)/gentorch train vae --dataset digits --preset book --epochs 40 --out runs/demo
+	$(BIN)/gentorch train vae --dataset digits --preset book --epochs 100 --batch-size 64 --lr 2e-3 --threads 1 --out runs/demo
 
 lint: setup
 	$(BIN)/ruff check .

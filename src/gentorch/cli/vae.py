@@ -1,11 +1,710 @@
-"""``gentorch <action> vae``: command-line sub-commands for the VAE family."""
+"""``gentorch <action> vae``: command-line sub-commands for the VAE family.
+
+``train vae`` trains a VAE with :func:`gentorch.training.fit` and writes into ``--out``:
+``checkpoint.safetensors`` (weights, optimizer, RNG state and settings), ``history.csv`` /
+``history.json``, ``run.json`` (the data the model was trained on) and PNG pictures. Every other
+command reads such a folder (``--run``) and writes its PNG or JSON next to the checkpoint unless
+told otherwise. Every file written is printed as ``wrote <path>``.
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
+import math
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, cast
+
+import torch
+from torch import Tensor
+
+if TYPE_CHECKING:
+    from gentorch.models import VAE
 
 __all__ = ["register"]
+
+_NAMED_DATASETS = ("digits", "mnist", "fashion-mnist", "binarized-mnist")
+_ARRAY_SUFFIXES = (".npy", ".csv", ".tsv", ".txt")
+# Defaults of each preset: (hidden widths, latent size). "book" is Generative Deep Learning's
+# ch. 5.2 model; "mlp" is the PyTorch examples' 784-400-20 VAE; "conv" is gentorch's ConvVAE.
+_PRESETS: dict[str, tuple[tuple[int, ...], int]] = {
+    "book": ((512, 256), 2),
+    "mlp": ((400,), 20),
+    "conv": ((256,), 16),
+}
+# Pictures of images smaller than this are enlarged (nearest neighbour) to stay readable.
+_MIN_PICTURE_SIDE = 28
+
+
+class _UsageError(Exception):
+    """A bad command-line value: printed as ``gentorch: error: ...``, exit status 2."""
 
 
 def register(families: dict[str, argparse._SubParsersAction[argparse.ArgumentParser]]) -> None:
     """Add this family's sub-commands under the actions in ``families`` (action -> subparsers)."""
+    _train_parser(_add(families, "train", "train a VAE; write checkpoint, history and pictures"))
+    p = _add(families, "eval", "test ELBO, IWAE negative log-likelihood and latent statistics")
+    _run_args(p)
+    p.add_argument("--k", type=int, default=5000, help="importance samples for the NLL")
+    p.add_argument("--limit", type=int, default=None, help="evaluate the first N test examples")
+    p.add_argument("--batch-size", type=int, default=None, help="examples per IWAE call")
+    p.set_defaults(run=_guard(_eval))
+
+    p = _add(families, "sample", "draw samples from a trained VAE into a PNG grid")
+    _run_args(p)
+    p.add_argument("--n", type=int, default=64, help="number of samples")
+    p.set_defaults(run=_guard(_sample))
+
+    p = _add(families, "reconstruct", "test images beside their reconstructions (PNG)")
+    _run_args(p)
+    p.add_argument("--n", type=int, default=32, help="number of test images")
+    p.set_defaults(run=_guard(_reconstruct))
+
+    p = _add(families, "interpolate", "decode a straight line between two test images' codes")
+    _run_args(p)
+    p.add_argument("--pairs", type=int, default=8, help="number of image pairs (rows)")
+    p.add_argument("--steps", type=int, default=10, help="images per row, ends included")
+    p.set_defaults(run=_guard(_interpolate))
+
+    p = _add(families, "plot-latent", "the 2-D latent manifold and the class-coloured scatter")
+    _run_args(p)
+    p.add_argument("--grid", type=int, default=20, help="manifold grid size (grid x grid)")
+    p.set_defaults(run=_guard(_plot_latent))
+
+    p = _add(families, "anomaly", "anomaly scores on the test set: ROC-AUC and a histogram")
+    _run_args(p)
+    p.add_argument(
+        "--anomaly-class",
+        type=int,
+        default=None,
+        help="the class treated as anomalous (default: the class left out by train "
+        "--exclude-class)",
+    )
+    p.add_argument("--score", choices=("elbo", "nll"), default="elbo", help="anomaly score")
+    p.add_argument("--k", type=int, default=100, help="importance samples for --score nll")
+    p.set_defaults(run=_guard(_anomaly))
+
+    p = _add(families, "denoise", "denoise noisy test images; report PSNR (PNG)")
+    _run_args(p)
+    p.add_argument("--noise", type=float, default=0.3, help="std of the Gaussian noise added")
+    p.add_argument("--n", type=int, default=16, help="number of images in the picture")
+    p.set_defaults(run=_guard(_denoise))
+
+
+def _add(
+    families: dict[str, argparse._SubParsersAction[argparse.ArgumentParser]],
+    action: str,
+    help_text: str,
+) -> argparse.ArgumentParser:
+    return families[action].add_parser(
+        "vae",
+        help=help_text,
+        description=help_text,
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+
+
+def _train_parser(p: argparse.ArgumentParser) -> None:
+    data = p.add_argument_group("data")
+    data.add_argument(
+        "--dataset",
+        default="digits",
+        help="digits (scikit-learn's 8x8, offline), mnist, fashion-mnist, binarized-mnist, or a "
+        "path to a .npy/.csv array or a folder of images",
+    )
+    data.add_argument("--data-dir", default=None, help="datasets folder (default $GENTORCH_DATA)")
+    data.add_argument(
+        "--binarize",
+        choices=("none", "dynamic"),
+        default="none",
+        help="dynamic: a fresh Bernoulli(x) draw of every training batch",
+    )
+    data.add_argument(
+        "--label-column", default=None, help="label column of a .csv/.npy array (index or name)"
+    )
+    data.add_argument(
+        "--exclude-class",
+        type=int,
+        default=None,
+        help="leave this class out of training (for `gentorch anomaly vae`)",
+    )
+    model = p.add_argument_group("model")
+    model.add_argument(
+        "--preset",
+        choices=tuple(_PRESETS),
+        default="book",
+        help="book: 512-256, latent 2 (Generative Deep Learning 5.2); mlp: 400, latent 20 "
+        "(PyTorch examples); conv: ConvVAE for images",
+    )
+    model.add_argument("--latent-dim", type=int, default=None, help="latent size (preset's)")
+    model.add_argument(
+        "--hidden-dims",
+        default=None,
+        help="comma-separated hidden widths, e.g. 512,256 (preset's); conv: one width",
+    )
+    model.add_argument(
+        "--likelihood",
+        choices=("bernoulli", "gaussian"),
+        default="bernoulli",
+        help="bernoulli for data in [0, 1]; gaussian (fixed unit variance) otherwise",
+    )
+    objective = p.add_argument_group("objective and optimisation")
+    objective.add_argument("--beta", type=float, default=1.0, help="weight of the KL term")
+    objective.add_argument(
+        "--kl-warmup", type=int, default=0, help="steps over which beta rises from 0"
+    )
+    objective.add_argument(
+        "--free-bits", type=float, default=0.0, help="KL floor in nats per latent dimension"
+    )
+    objective.add_argument("--iwae-k", type=int, default=1, help="IWAE samples (1: the ELBO)")
+    objective.add_argument("--epochs", type=int, default=20)
+    objective.add_argument("--batch-size", type=int, default=128)
+    objective.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate")
+    objective.add_argument("--seed", type=int, default=0)
+    objective.add_argument(
+        "--compile", action="store_true", help="torch.compile the loss (slow start, faster steps)"
+    )
+    run = p.add_argument_group("run")
+    run.add_argument("--device", default=None, help="cpu, cuda, mps (default: cuda if available)")
+    run.add_argument("--out", default="runs/vae", help="output folder")
+    run.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the run in --out from its checkpoint (same settings, more --epochs)",
+    )
+    run.add_argument(
+        "--threads", type=int, default=None, help="CPU threads for torch (default: torch's)"
+    )
+    run.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(run=_guard(_train))
+
+
+def _run_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--run",
+        dest="run_dir",
+        default="runs/vae",
+        help="folder written by `gentorch train vae`",
+    )
+    p.add_argument("--out", default=None, help="output file (default: inside --run)")
+    p.add_argument("--device", default=None, help="cpu, cuda, mps (default: cuda if available)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the random draws")
+    p.add_argument("--data-dir", default=None, help="datasets folder (default $GENTORCH_DATA)")
+
+
+def _guard(command: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+    """Report expected failures (bad values, missing files, divergence) as one line."""
+    from gentorch.data import DatasetError
+    from gentorch.training import CheckpointMismatchError, TrainingDiverged
+
+    def run(args: argparse.Namespace) -> int:
+        try:
+            return command(args)
+        except (
+            _UsageError,
+            DatasetError,
+            FileNotFoundError,
+            CheckpointMismatchError,
+            TrainingDiverged,
+        ) as err:
+            print(f"gentorch: error: {err}", file=sys.stderr)
+            return 2
+
+    return run
+
+
+# ------------------------------------------------------------------------------------- data
+@dataclass
+class _Data:
+    """A dataset as the CLI uses it: flat tensors plus what pictures need."""
+
+    train_x: Tensor
+    train_y: Tensor | None
+    test_x: Tensor
+    test_y: Tensor | None
+    image_shape: tuple[int, int, int] | None
+    class_names: tuple[str, ...] | None
+
+
+def _load_data(spec: dict[str, Any]) -> _Data:
+    """Load the data described by ``spec`` (the ``data`` entry of ``run.json``)."""
+    from gentorch import data
+
+    name, root = spec["dataset"], spec.get("data_dir")
+    if name in _NAMED_DATASETS:
+        meta = data.info(name)
+        train_x, train_y = data.load(name, "train", root)
+        test_split = "valid" if "valid" in meta.splits else "test"
+        test_x, test_y = data.load(name, test_split, root)
+        result = _Data(train_x, train_y, test_x, test_y, meta.image_shape, meta.class_names)
+    else:
+        result = _load_user_data(Path(name), spec)
+    exclude = spec.get("exclude_class")
+    if exclude is not None:
+        if result.train_y is None:
+            raise _UsageError(f"--exclude-class {exclude}: the dataset {name!r} has no labels")
+        keep = result.train_y != exclude
+        result.train_x, result.train_y = result.train_x[keep], result.train_y[keep]
+    return result
+
+
+def _load_user_data(path: Path, spec: dict[str, Any]) -> _Data:
+    from gentorch import data
+
+    image_shape: tuple[int, int, int] | None = None
+    class_names = None
+    if path.is_dir():
+        x, y, meta = data.load_image_folder(path)
+        image_shape, class_names = meta.image_shape, meta.class_names
+    elif path.suffix.lower() in _ARRAY_SUFFIXES:
+        column = spec.get("label_column")
+        if isinstance(column, str) and column.lstrip("-").isdigit():
+            column = int(column)
+        x, y = data.load_array(path, label_column=column)
+    elif path.exists():
+        raise _UsageError(
+            f"--dataset {str(path)!r}: expected a folder of images or a file ending in "
+            f"{', '.join(_ARRAY_SUFFIXES)}"
+        )
+    else:
+        raise _UsageError(
+            f"--dataset {str(path)!r}: not one of {', '.join(_NAMED_DATASETS)} and no such "
+            "file or folder"
+        )
+    if x.shape[0] < 10:
+        raise _UsageError(f"--dataset {str(path)!r}: need at least 10 examples, got {x.shape[0]}")
+    # A fixed, seeded 90/10 split: the test part is the last 10% of a permutation.
+    order = torch.randperm(x.shape[0], generator=torch.Generator().manual_seed(0))
+    n_test = max(1, x.shape[0] // 10)
+    train, test = order[:-n_test], order[-n_test:]
+    return _Data(
+        x[train],
+        None if y is None else y[train],
+        x[test],
+        None if y is None else y[test],
+        image_shape,
+        class_names,
+    )
+
+
+# ------------------------------------------------------------------------------------ model
+def _build_model(args: argparse.Namespace, input_dim: int, image_shape: Any) -> VAE:
+    from gentorch.models import VAE, ConvVAE
+
+    hidden, latent = _PRESETS[args.preset]
+    if args.hidden_dims is not None:
+        try:
+            hidden = tuple(int(h) for h in args.hidden_dims.split(",") if h.strip())
+        except ValueError:
+            raise _UsageError(
+                f"--hidden-dims: expected comma-separated integers, got {args.hidden_dims!r}"
+            ) from None
+    if args.latent_dim is not None:
+        latent = args.latent_dim
+    if args.preset != "conv":
+        return VAE(input_dim, hidden, latent, likelihood=args.likelihood)
+    if image_shape is None:
+        raise _UsageError("--preset conv: needs image data (C, H, W); this dataset is tabular")
+    if len(hidden) != 1:
+        raise _UsageError(f"--hidden-dims: the conv preset takes one width, got {hidden}")
+    return ConvVAE(latent, args.likelihood, image_shape, hidden_dim=hidden[0])
+
+
+def _load_run(run: str | Path, device: str | None) -> tuple[VAE, dict[str, Any]]:
+    """The trained model of a ``train vae`` folder (on ``device``) and its ``run.json``."""
+    from gentorch import models
+    from gentorch.training import load_checkpoint, read_checkpoint_metadata
+
+    folder = Path(run)
+    if not (folder / "run.json").is_file():
+        raise FileNotFoundError(
+            f"--run {str(folder)!r}: no run.json there; expected a folder written by "
+            "`gentorch train vae --out DIR`"
+        )
+    info = json.loads((folder / "run.json").read_text())
+    meta = read_checkpoint_metadata(folder)
+    model_class = getattr(models, meta["config"]["model_class"])
+    model = cast("VAE", model_class.from_config(meta["config"]["model"]))
+    load_checkpoint(folder, {"model": model})
+    return model.to(_device(device)).eval(), info
+
+
+def _device(name: str | None) -> torch.device:
+    if name is None:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+# ---------------------------------------------------------------------------------- commands
+def _train(args: argparse.Namespace) -> int:
+    from gentorch.training import TrainConfig, VAETask, fit
+
+    out = Path(args.out)
+    spec = {
+        "dataset": args.dataset,
+        "data_dir": args.data_dir,
+        "label_column": args.label_column,
+        "exclude_class": args.exclude_class,
+    }
+    if args.threads is not None:
+        torch.set_num_threads(_positive("--threads", args.threads))
+    torch.manual_seed(args.seed)
+    data = _load_data(spec)
+    if args.likelihood == "bernoulli" and not _in_unit_interval(data.train_x):
+        raise _UsageError(
+            "--likelihood bernoulli: needs data in [0, 1], got values in "
+            f"[{float(data.train_x.min()):g}, {float(data.train_x.max()):g}]; use "
+            "--likelihood gaussian (or rescale the data)"
+        )
+    model = _build_model(args, data.train_x.shape[1], data.image_shape)
+    task = VAETask(
+        model,
+        lr=args.lr,
+        beta=args.beta,
+        kl_warmup_steps=args.kl_warmup,
+        free_bits=args.free_bits,
+        iwae_k=args.iwae_k,
+        compile=args.compile,
+    )
+    config = TrainConfig(
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        seed=args.seed,
+        out_dir=out,
+        device=_device(args.device),
+        progress=not args.quiet,
+        binarize=None if args.binarize == "none" else args.binarize,
+    )
+    resume = out if args.resume else None
+    if resume is not None and not (out / "run.json").is_file():
+        raise _UsageError(f"--resume: no run in {str(out)!r} to continue")
+    run_info = {
+        "data": spec,
+        "image_shape": data.image_shape,
+        "class_names": data.class_names,
+        "preset": args.preset,
+    }
+    _write_text(out / "run.json", json.dumps(run_info, indent=1))
+    history = fit(
+        task,
+        data.train_x,
+        val_data=data.test_x,
+        config=config,
+        resume_from=resume,
+    )
+    for name in ("checkpoint.safetensors", "history.csv", "history.json"):
+        print(f"wrote {out / name}")
+    last = history.rows[-1]
+    print(
+        f"epoch {int(last['epoch'])}: test loss (negative ELBO) {last['val_loss']:.2f} nats, "
+        f"{last['train_seconds']:.2f} s/epoch"
+    )
+    model.eval()
+    _picture_loss_curves(history.rows, out / "loss_curves.png")
+    if data.image_shape is None:
+        print("the data are not images: no sample or reconstruction pictures")
+        return 0
+    shape = data.image_shape
+    generator = torch.Generator(device=config.device).manual_seed(args.seed)
+    _grid(model.sample(64, generator=generator), shape, out / "samples.png")
+    _picture_reconstructions(model, data.test_x[:32].to(config.device), shape, out)
+    latent_dim = int(model.latent_dim)
+    if latent_dim == 2:
+        _picture_manifold(model, shape, 20, out / "latent_manifold.png")
+        if data.test_y is not None:
+            _picture_scatter(model, data.test_x, data.test_y, data.class_names, out)
+    return 0
+
+
+def _eval(args: argparse.Namespace) -> int:
+    from gentorch.evaluation import active_units, kl_per_dimension, nll, test_elbo
+
+    model, info = _load_run(args.run_dir, args.device)
+    device = next(model.parameters()).device
+    test_x = _load_data(_data_spec(info, args)).test_x.to(device)
+    if args.limit is not None:
+        test_x = test_x[: args.limit]
+    generator = torch.Generator(device=device).manual_seed(args.seed)
+    elbo, elbo_se = test_elbo(model, test_x, generator=generator)
+    nll_mean, nll_se = nll(model, test_x, k=args.k, batch_size=args.batch_size, generator=generator)
+    kl = kl_per_dimension(model, test_x)
+    result = {
+        "examples": test_x.shape[0],
+        "test_elbo": elbo,
+        "test_elbo_stderr": elbo_se,
+        "nll": nll_mean,
+        "nll_stderr": nll_se,
+        "nll_k": args.k,
+        "active_units": active_units(model, test_x),
+        "latent_dim": kl.shape[0],
+        "kl_per_dimension": [float(v) for v in kl],
+    }
+    print(f"test ELBO      {elbo:.2f} +- {elbo_se:.2f} nats ({test_x.shape[0]} examples)")
+    print(f"NLL (IWAE k={args.k}) {nll_mean:.2f} +- {nll_se:.2f} nats")
+    print(f"active units   {result['active_units']} of {result['latent_dim']}")
+    out = Path(args.out) if args.out else Path(args.run_dir) / "eval.json"
+    _write_text(out, json.dumps(result, indent=1))
+    print(f"wrote {out}")
+    return 0
+
+
+def _sample(args: argparse.Namespace) -> int:
+    model, info = _load_run(args.run_dir, args.device)
+    shape = _image_shape(info)
+    generator = torch.Generator(device=next(model.parameters()).device).manual_seed(args.seed)
+    samples = model.sample(_positive("--n", args.n), generator=generator)
+    _grid(samples, shape, Path(args.out) if args.out else Path(args.run_dir) / "samples.png")
+    return 0
+
+
+def _reconstruct(args: argparse.Namespace) -> int:
+    model, info = _load_run(args.run_dir, args.device)
+    shape = _image_shape(info)
+    x = _load_data(_data_spec(info, args)).test_x[: _positive("--n", args.n)]
+    out = Path(args.out) if args.out else Path(args.run_dir) / "reconstructions.png"
+    _picture_reconstructions(model, x.to(next(model.parameters()).device), shape, out.parent, out)
+    return 0
+
+
+def _interpolate(args: argparse.Namespace) -> int:
+    model, info = _load_run(args.run_dir, args.device)
+    shape = _image_shape(info)
+    pairs, steps = _positive("--pairs", args.pairs), _positive("--steps", args.steps)
+    if steps < 2:
+        raise _UsageError(f"--steps: expected at least 2 (the two ends), got {steps}")
+    x = _load_data(_data_spec(info, args)).test_x
+    if x.shape[0] < 2 * pairs:
+        raise _UsageError(f"--pairs {pairs}: the test set has only {x.shape[0]} images")
+    generator = torch.Generator().manual_seed(args.seed)
+    chosen = x[torch.randperm(x.shape[0], generator=generator)[: 2 * pairs]]
+    chosen = chosen.to(next(model.parameters()).device)
+    with torch.no_grad():
+        mu, _ = model.encode(chosen)
+        a, b = mu[:pairs], mu[pairs:]
+        # z(t) = (1 - t) z_a + t z_b, t in [0, 1]: (pairs, steps, L)
+        t = torch.linspace(0, 1, steps, device=mu.device).view(1, steps, 1)
+        z = (1 - t) * a.unsqueeze(1) + t * b.unsqueeze(1)
+        images = _decoded_means(model, z)
+    out = Path(args.out) if args.out else Path(args.run_dir) / "interpolation.png"
+    _grid(images.reshape(pairs * steps, -1), shape, out, nrow=steps)
+    return 0
+
+
+def _plot_latent(args: argparse.Namespace) -> int:
+    model, info = _load_run(args.run_dir, args.device)
+    latent_dim = int(model.latent_dim)
+    if latent_dim != 2:
+        raise _UsageError(
+            f"plot-latent: needs a model with latent_dim 2, this one has {latent_dim}"
+        )
+    shape = _image_shape(info)
+    folder = Path(args.out) if args.out else Path(args.run_dir)
+    _picture_manifold(model, shape, _positive("--grid", args.grid), folder / "latent_manifold.png")
+    data = _load_data(_data_spec(info, args))
+    if data.test_y is None:
+        print("the test set has no labels: no class-coloured scatter")
+        return 0
+    _picture_scatter(model, data.test_x, data.test_y, data.class_names, folder)
+    return 0
+
+
+def _anomaly(args: argparse.Namespace) -> int:
+    from gentorch.evaluation import anomaly_auc, anomaly_scores
+
+    model, info = _load_run(args.run_dir, args.device)
+    anomalous = args.anomaly_class
+    if anomalous is None:
+        anomalous = info["data"].get("exclude_class")
+    if anomalous is None:
+        raise _UsageError(
+            "--anomaly-class: not given, and the run was not trained with --exclude-class"
+        )
+    data = _load_data(_data_spec(info, args))
+    if data.test_y is None:
+        raise _UsageError(f"anomaly: the dataset {info['data']['dataset']!r} has no labels")
+    device = next(model.parameters()).device
+    generator = torch.Generator(device=device).manual_seed(args.seed)
+    scores = anomaly_scores(
+        model, data.test_x.to(device), args.score, k=args.k, generator=generator
+    ).cpu()
+    is_anomaly = data.test_y == anomalous
+    auc = anomaly_auc(scores, is_anomaly)
+    print(f"ROC-AUC {auc:.4f}: class {anomalous} vs the rest, score -{args.score.upper()}")
+    out = Path(args.out) if args.out else Path(args.run_dir) / "anomaly.png"
+    _picture_histogram(scores, is_anomaly, anomalous, auc, args.score, out)
+    _write_text(
+        out.with_suffix(".json"),
+        json.dumps({"anomaly_class": anomalous, "score": args.score, "roc_auc": auc}, indent=1),
+    )
+    print(f"wrote {out.with_suffix('.json')}")
+    return 0
+
+
+def _denoise(args: argparse.Namespace) -> int:
+    from gentorch.evaluation import denoise, psnr
+
+    model, info = _load_run(args.run_dir, args.device)
+    if not args.noise >= 0:
+        raise _UsageError(f"--noise: expected a standard deviation >= 0, got {args.noise}")
+    clean = _load_data(_data_spec(info, args)).test_x.to(next(model.parameters()).device)
+    generator = torch.Generator(device=clean.device).manual_seed(args.seed)
+    # noisy = clip(x + sigma * eps, 0, 1), eps ~ N(0, I): a corrupted input in the data's range
+    noise = torch.randn(clean.shape, generator=generator, device=clean.device)
+    noisy = (clean + args.noise * noise).clamp(0, 1)
+    restored = denoise(model, noisy)
+    before, after = psnr(clean, noisy), psnr(clean, restored)
+    print(f"PSNR noisy {before:.2f} dB -> denoised {after:.2f} dB (noise std {args.noise})")
+    shape = info.get("image_shape")
+    if shape is not None:
+        n = min(_positive("--n", args.n), clean.shape[0])
+        rows = torch.cat([clean[:n], noisy[:n], restored[:n]])
+        out = Path(args.out) if args.out else Path(args.run_dir) / "denoising.png"
+        _grid(rows, tuple(shape), out, nrow=n)
+    return 0
+
+
+# ---------------------------------------------------------------------------------- pictures
+def _grid(flat: Tensor, shape: Sequence[int], path: Path, nrow: int | None = None) -> Path:
+    """Write images ``flat: (N, C*H*W)`` in [0, 1] as a grid, enlarged when small."""
+    from gentorch.plotting import save_image_grid
+
+    c, h, w = shape
+    # Gaussian decoders' means may leave [0, 1]: shown clipped, as every image viewer would.
+    images = flat.detach().float().cpu().reshape(-1, c, h, w).clamp(0, 1)
+    scale = math.ceil(_MIN_PICTURE_SIDE / min(h, w))
+    if scale > 1:
+        images = images.repeat_interleave(scale, dim=2).repeat_interleave(scale, dim=3)
+    path = save_image_grid(images, path, nrow=nrow)
+    print(f"wrote {path}")
+    return path
+
+
+def _picture_reconstructions(
+    model: VAE, x: Tensor, shape: Sequence[int], folder: Path, path: Path | None = None
+) -> None:
+    """Rows of 8: inputs, then their reconstructions below them."""
+    recon = model.reconstruct(x)
+    rows = []
+    for start in range(0, x.shape[0], 8):
+        rows += [x[start : start + 8], recon[start : start + 8]]
+    _grid(torch.cat(rows), shape, path or folder / "reconstructions.png", nrow=8)
+
+
+def _picture_manifold(model: VAE, shape: Sequence[int], n: int, path: Path) -> None:
+    """Decoded means over an ``n x n`` grid of the 2-D latent space at Gaussian quantiles."""
+    device = next(model.parameters()).device
+    # z = Phi^-1(p) for p evenly spaced in (0, 1): equal prior mass between neighbours
+    p = torch.linspace(0.5 / n, 1 - 0.5 / n, n, device=device)
+    q = torch.distributions.Normal(0.0, 1.0).icdf(p)
+    z = torch.stack(torch.meshgrid(q, q.flip(0), indexing="xy"), dim=-1).reshape(-1, 2)
+    with torch.no_grad():
+        images = _decoded_means(model, z)
+    _grid(images, shape, path, nrow=n)
+
+
+def _picture_scatter(
+    model: VAE,
+    x: Tensor,
+    y: Tensor,
+    class_names: Sequence[str] | None,
+    folder: Path,
+) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    device = next(model.parameters()).device
+    with torch.no_grad():
+        mu = torch.cat(
+            [model.encode(x[i : i + 2048].to(device))[0] for i in range(0, len(x), 2048)]
+        )
+    points_xy, labels = mu.cpu().numpy(), y.cpu().numpy()
+    fig, ax = plt.subplots(figsize=(6, 6))
+    points = ax.scatter(points_xy[:, 0], points_xy[:, 1], c=labels, cmap="tab10", s=4, alpha=0.8)
+    names = class_names or [str(c) for c in range(int(labels.max()) + 1)]
+    handles, _ = points.legend_elements()
+    ax.legend(handles, names[: len(handles)], loc="best", fontsize=8, markerscale=0.8)
+    ax.set_xlabel("z[0]")
+    ax.set_ylabel("z[1]")
+    ax.set_title("posterior means of the test set")
+    path = folder / "latent_scatter.png"
+    fig.savefig(path, dpi=100, bbox_inches="tight")
+    plt.close(fig)
+    print(f"wrote {path}")
+
+
+def _picture_loss_curves(rows: list[dict[str, float]], path: Path) -> None:
+    from gentorch.plotting import save_line_plot
+
+    epochs = [r["epoch"] for r in rows]
+    series = {"train loss": [r["train_loss"] for r in rows]}
+    if "val_loss" in rows[0]:
+        series["test loss (-ELBO)"] = [r["val_loss"] for r in rows]
+    out = save_line_plot(epochs, series, path, "epoch", "nats per example", title="VAE loss")
+    print(f"wrote {out}")
+
+
+def _picture_histogram(
+    scores: Tensor, is_anomaly: Tensor, anomalous: int, auc: float, score: str, path: Path
+) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    values = scores.numpy()
+    mask = is_anomaly.numpy()
+    bins = 50
+    ax.hist(values[~mask], bins=bins, alpha=0.6, density=True, label="other classes")
+    ax.hist(values[mask], bins=bins, alpha=0.6, density=True, label=f"class {anomalous}")
+    ax.set_xlabel(f"anomaly score (-{score.upper()}, nats)")
+    ax.set_ylabel("density")
+    ax.set_title(f"ROC-AUC {auc:.3f}")
+    ax.legend()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100, bbox_inches="tight")
+    plt.close(fig)
+    print(f"wrote {path}")
+
+
+# ----------------------------------------------------------------------------------- helpers
+def _data_spec(info: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
+    spec = dict(info["data"])
+    if args.data_dir is not None:
+        spec["data_dir"] = args.data_dir
+    return spec
+
+
+def _image_shape(info: dict[str, Any]) -> tuple[int, int, int]:
+    shape = info.get("image_shape")
+    if shape is None:
+        raise _UsageError(f"the run's data ({info['data']['dataset']!r}) are not images")
+    c, h, w = shape
+    return int(c), int(h), int(w)
+
+
+def _decoded_means(model: VAE, z: Tensor) -> Tensor:
+    """The mean of ``p(x | z)``: ``sigmoid(logits)`` for Bernoulli decoders, else the output."""
+    out: Tensor = model.decode(z)
+    return torch.sigmoid(out) if model.likelihood == "bernoulli" else out
+
+
+def _positive(flag: str, value: int) -> int:
+    if value < 1:
+        raise _UsageError(f"{flag}: expected a positive integer, got {value}")
+    return value
+
+
+def _in_unit_interval(x: Tensor) -> bool:
+    return bool(((x >= 0) & (x <= 1)).all())
+
+
+def _write_text(path: Path, text: str) -> None:
+    from gentorch.training import write_atomic
+
+    write_atomic(path, text.encode())

@@ -127,6 +127,8 @@ class TrainConfig:
             every this many steps.
         checkpoint_every: write a checkpoint every this many epochs (and after the last one).
         drop_last: drop the last, smaller batch of each epoch.
+        binarize: ``"dynamic"`` draws every batch as ``Bernoulli(x)`` afresh (dynamic
+            binarization of grey images, Salakhutdinov & Murray 2008); ``None`` uses ``x``.
         tensorboard: also log to ``out_dir/tensorboard`` (needs the ``tensorboard`` package).
 
     Example:
@@ -144,6 +146,7 @@ class TrainConfig:
     log_every: int = 50
     checkpoint_every: int = 1
     drop_last: bool = False
+    binarize: str | None = None
     tensorboard: bool = False
 
     def __post_init__(self) -> None:
@@ -289,6 +292,7 @@ def fit(
         shuffle=True,
         drop_last=config.drop_last,
         generator=shuffler,
+        binarize=config.binarize,
     )
     history, epoch, step = History(), 0, 0
     if resume_from is not None:
@@ -474,11 +478,10 @@ def _resume(
         differences.insert(
             0, f"task type: checkpoint {meta.get('task')}, now {type(task).__name__}"
         )
-    for key in ("batch_size", "drop_last", "seed"):
-        if meta["train_config"][key] != getattr(config, key):
-            differences.append(
-                f"{key}: checkpoint {meta['train_config'][key]!r}, now {getattr(config, key)!r}"
-            )
+    for key in ("batch_size", "drop_last", "seed", "binarize"):
+        saved, now = meta["train_config"].get(key), getattr(config, key)
+        if saved != now:
+            differences.append(f"{key}: checkpoint {saved!r}, now {now!r}")
     if differences:
         raise ValueError(
             f"resume_from={str(path)!r}: the run cannot continue exactly with different settings:"
