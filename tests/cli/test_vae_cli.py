@@ -1,0 +1,170 @@
+"""``gentorch <action> vae`` end to end on scikit-learn's digits (tiny runs)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from gentorch.cli.main import main
+from gentorch.models import VAE
+from gentorch.training import load_checkpoint, read_checkpoint_metadata
+
+_COMMANDS = (
+    "train",
+    "eval",
+    "sample",
+    "reconstruct",
+    "interpolate",
+    "plot-latent",
+    "anomaly",
+    "denoise",
+)
+
+
+@pytest.fixture(autouse=True)
+def _restore_threads() -> Iterator[None]:
+    # --threads changes torch's global setting; keep it from leaking into other tests.
+    threads = torch.get_num_threads()
+    yield
+    torch.set_num_threads(threads)
+
+
+def _png(path: Path) -> tuple[int, int]:
+    assert path.is_file(), path
+    with Image.open(path) as image:
+        image.verify()  # a complete, uncorrupted PNG
+        assert image.format == "PNG"
+        return image.size
+
+
+def _train(out: Path, *extra: str) -> int:
+    return main(
+        [
+            *("train", "vae", "--dataset", "digits", "--epochs", "2", "--batch-size", "64"),
+            *("--threads", "1", "--quiet", "--out", str(out), *extra),
+        ]
+    )
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("run")
+    threads = torch.get_num_threads()
+    assert _train(out, "--exclude-class", "3") == 0
+    torch.set_num_threads(threads)
+    return out
+
+
+def test_train_writes_checkpoint_history_and_pictures(
+    trained: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    names = ["samples", "reconstructions", "loss_curves", "latent_manifold", "latent_scatter"]
+    for name in names:
+        _png(trained / f"{name}.png")
+    # the 8x8 digits are enlarged 4x: 20 x (32 + 2) + 2 pixels across
+    assert _png(trained / "latent_manifold.png") == (682, 682)
+    meta = read_checkpoint_metadata(trained)
+    assert meta["epoch"] == 2
+    assert meta["config"]["model"]["hidden_dims"] == [512, 256]  # the book preset
+    model = VAE.from_config(meta["config"]["model"])
+    load_checkpoint(trained, {"model": model})
+    assert len(json.loads((trained / "history.json").read_text())) == 2
+    run = json.loads((trained / "run.json").read_text())
+    assert run["image_shape"] == [1, 8, 8]
+    assert run["data"]["exclude_class"] == 3
+
+
+def test_train_prints_every_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert _train(tmp_path, "--latent-dim", "3", "--hidden-dims", "32") == 0
+    out = capsys.readouterr().out
+    written = [line[len("wrote ") :] for line in out.splitlines() if line.startswith("wrote ")]
+    assert {Path(p).name for p in written} == {
+        "checkpoint.safetensors",
+        "history.csv",
+        "history.json",
+        "loss_curves.png",
+        "samples.png",
+        "reconstructions.png",
+    }  # no latent plots for latent_dim 3
+    assert all(Path(p).is_file() for p in written)
+
+
+def test_resume_continues_the_run(tmp_path: Path) -> None:
+    assert _train(tmp_path, "--hidden-dims", "16") == 0
+    # a later --epochs overrides _train's 2: one more epoch from the checkpoint
+    assert _train(tmp_path, "--hidden-dims", "16", "--resume", "--epochs", "3") == 0
+    assert read_checkpoint_metadata(tmp_path)["epoch"] == 3
+    assert len(json.loads((tmp_path / "history.json").read_text())) == 3
+
+
+def test_commands_on_a_trained_run(trained: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    run = ["--run", str(trained)]
+    assert main(["eval", "vae", *run, "--k", "20", "--limit", "40"]) == 0
+    result = json.loads((trained / "eval.json").read_text())
+    assert result["examples"] == 40
+    # the IWAE bound is at least the ELBO in expectation; allow the noise of 40 examples
+    assert result["nll"] <= -result["test_elbo"] + 0.5
+    assert len(result["kl_per_dimension"]) == 2
+
+    assert main(["sample", "vae", *run, "--n", "10", "--out", str(trained / "s.png")]) == 0
+    assert _png(trained / "s.png") == (4 * 34 + 2, 3 * 34 + 2)  # ceil(sqrt(10)) = 4 per row
+    assert main(["reconstruct", "vae", *run, "--n", "16"]) == 0
+    assert _png(trained / "reconstructions.png") == (8 * 34 + 2, 4 * 34 + 2)
+    assert main(["interpolate", "vae", *run, "--pairs", "3", "--steps", "5"]) == 0
+    assert _png(trained / "interpolation.png") == (5 * 34 + 2, 3 * 34 + 2)
+    assert main(["plot-latent", "vae", *run, "--grid", "5"]) == 0
+    assert _png(trained / "latent_manifold.png") == (5 * 34 + 2, 5 * 34 + 2)
+    assert main(["denoise", "vae", *run, "--n", "4"]) == 0
+    assert _png(trained / "denoising.png") == (4 * 34 + 2, 3 * 34 + 2)
+    assert main(["anomaly", "vae", *run]) == 0  # the class left out in training: 3
+    _png(trained / "anomaly.png")
+    anomaly = json.loads((trained / "anomaly.json").read_text())
+    assert anomaly["anomaly_class"] == 3
+    assert 0.0 <= anomaly["roc_auc"] <= 1.0
+    out = capsys.readouterr().out
+    assert "PSNR noisy" in out
+    assert "ROC-AUC" in out
+
+
+def test_tabular_data_with_a_gaussian_likelihood(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    table = rng.normal(size=(60, 5)).astype(np.float32) * 3.0
+    np.save(tmp_path / "table.npy", table)
+    out = tmp_path / "run"
+    common = ["--dataset", str(tmp_path / "table.npy"), "--preset", "mlp", "--hidden-dims", "8"]
+    assert _train(out, *common, "--likelihood", "gaussian") == 0
+    assert (out / "checkpoint.safetensors").is_file()
+    assert not (out / "samples.png").exists()  # not images
+
+
+def test_errors_are_one_line_with_status_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert _train(tmp_path, "--dataset", "mnits") == 2
+    assert "not one of digits, mnist" in capsys.readouterr().err
+    assert _train(tmp_path, "--dataset", str(tmp_path / "missing.npy")) == 2
+    assert "no such file" in capsys.readouterr().err
+    np.save(tmp_path / "big.npy", np.full((20, 3), 5.0, dtype=np.float32))
+    assert _train(tmp_path, "--dataset", str(tmp_path / "big.npy"), "--preset", "mlp") == 2
+    assert "--likelihood bernoulli: needs data in [0, 1]" in capsys.readouterr().err
+    assert main(["sample", "vae", "--run", str(tmp_path / "nothing")]) == 2
+    assert "no run.json there" in capsys.readouterr().err
+    assert _train(tmp_path / "new", "--resume") == 2
+    assert "--resume: no run in" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("action", _COMMANDS)
+def test_help_of_every_command(action: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main([action, "vae", "--help"])
+    assert exit_info.value.code == 0
+    text = capsys.readouterr().out
+    assert f"usage: gentorch {action} vae" in text
+    assert ("--dataset" in text) if action == "train" else ("--run" in text)
+    assert "(default:" in text
