@@ -4,7 +4,7 @@ import pytest
 import torch
 from PIL import Image
 
-from gentorch.plotting import save_line_plot
+from gentorch.plotting import save_histogram, save_latent_scatter, save_line_plot, save_loss_curves
 
 
 def _assert_png(path, min_size=(200, 150)):
@@ -42,3 +42,64 @@ def test_line_plot_rejects_mismatched_lengths(tmp_path):
     with pytest.raises(TypeError, match=r"series\['a'\]"):
         save_line_plot([0, 1], {"a": ["x", "y"]}, tmp_path / "x.png")
     assert not (tmp_path / "x.png").exists()
+
+
+def test_latent_scatter(tmp_path):
+    g = torch.Generator().manual_seed(0)
+    mu = torch.randn(300, 2, generator=g)
+    labels = torch.arange(300) % 10
+    _assert_png(save_latent_scatter(mu, labels, tmp_path / "s.png", title="latent"))
+    _assert_png(save_latent_scatter(mu, None, tmp_path / "s2.png"))
+    with pytest.raises(ValueError, match=r"mu: expected shape \(N, 2\)"):
+        save_latent_scatter(torch.randn(10, 3), None, tmp_path / "x.png")
+    with pytest.raises(ValueError, match=r"labels: expected shape \(10,\)"):
+        save_latent_scatter(torch.randn(10, 2), torch.zeros(9), tmp_path / "x.png")
+
+
+def test_loss_curves_from_dict_and_from_rows_are_the_same_picture(tmp_path):
+    history = {
+        "train_loss": [160.0, 150.0, 147.0],
+        "val_loss": [155.0, 149.0, 148.0],
+        "kl": [3.0, 4.5, 5.0],
+    }
+    rows = [{k: v[i] for k, v in history.items()} for i in range(3)]
+    a = save_loss_curves(history, tmp_path / "a.png")
+    b = save_loss_curves(rows, tmp_path / "b.png")
+    _assert_png(a)
+    assert a.read_bytes() == b.read_bytes()
+    # Two panels ("loss" for both splits, "kl"): wider than tall.
+    width, height = Image.open(a).size
+    assert width > 1.5 * height
+
+
+def test_loss_curves_gaps_epoch_axis_and_errors(tmp_path):
+    # Validation only from the second epoch: a gap, not an error.
+    rows = [{"epoch": 1, "train_loss": 3.0}, {"epoch": 2, "train_loss": 2.0, "val_loss": 2.5}]
+    _assert_png(save_loss_curves(rows, tmp_path / "g.png", title="run"))
+    with pytest.raises(ValueError, match="one value per epoch"):
+        save_loss_curves({"a": [1.0, 2.0], "b": [1.0]}, tmp_path / "x.png")
+    with pytest.raises(TypeError, match=r"history\['a'\]: expected numbers"):
+        save_loss_curves({"a": ["high", "low"]}, tmp_path / "x.png")
+    with pytest.raises(TypeError, match=r"history\[1\]: expected a dict"):
+        save_loss_curves([{"a": 1.0}, 2.0], tmp_path / "x.png")
+    with pytest.raises(TypeError, match="history: expected a dict"):
+        save_loss_curves(3.0, tmp_path / "x.png")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="at least one metric"):
+        save_loss_curves({"epoch": [1, 2]}, tmp_path / "x.png")
+
+
+def test_histogram(tmp_path):
+    g = torch.Generator().manual_seed(0)
+    scores = torch.cat([torch.randn(200, generator=g), torch.randn(50, generator=g) + 3])
+    is_anomaly = torch.cat([torch.zeros(200), torch.ones(50)]).bool()
+    _assert_png(save_histogram(scores, is_anomaly, tmp_path / "h.png", title="digit 7 held out"))
+    digits = torch.arange(250) % 3
+    _assert_png(
+        save_histogram(scores, digits, tmp_path / "h3.png", label_names={0: "zero"}, bins=20)
+    )
+    with pytest.raises(ValueError, match=r"labels: expected shape \(250,\)"):
+        save_histogram(scores, is_anomaly[:10], tmp_path / "x.png")
+    with pytest.raises(ValueError, match="scores: contains NaN"):
+        save_histogram(torch.tensor([0.0, math.nan]), torch.tensor([0, 1]), tmp_path / "x.png")
+    with pytest.raises(ValueError, match="bins"):
+        save_histogram(scores, is_anomaly, tmp_path / "x.png", bins=0)

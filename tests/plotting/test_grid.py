@@ -8,7 +8,7 @@ from gentorch.plotting import save_image_grid
 
 def test_pixels_land_where_documented(tmp_path):
     # 5 images of 3x4 with distinct constant values, 2 per row, padding 1 -> 3 rows.
-    values = torch.tensor([0.1, 0.2, 0.4, 0.6, 1.0])
+    values = torch.tensor([10.0, 50.0, 100.0, 150.0, 255.0]) / 255  # whole 8-bit levels
     images = values.view(5, 1, 1, 1).expand(5, 1, 3, 4).clone()
     images[2, 0, 1, 2] = 0.0  # one marked pixel inside image 2
     path = save_image_grid(images, tmp_path / "grid.png", nrow=2, padding=1)
@@ -21,7 +21,7 @@ def test_pixels_land_where_documented(tmp_path):
         r, c = divmod(i, 2)
         top, left = 1 + r * 4, 1 + c * 5
         cell = pixels[top : top + 3, left : left + 4].astype(int)
-        expected = np.full((3, 4), round(255 * v))
+        expected = np.full((3, 4), round(255 * v))  # v = k / 255 gives back k exactly
         if i == 2:
             expected[1, 2] = 0
         np.testing.assert_array_equal(cell, expected)

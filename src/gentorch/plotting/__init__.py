@@ -4,7 +4,26 @@ Every function writes one PNG file and returns its :class:`~pathlib.Path`. Grids
 by hand and written with pillow; charts use matplotlib's Agg backend (no display needed).
 """
 
-from gentorch.plotting.charts import save_line_plot
-from gentorch.plotting.grid import save_image_grid
+from gentorch.plotting.charts import (
+    save_histogram,
+    save_latent_scatter,
+    save_line_plot,
+    save_loss_curves,
+)
+from gentorch.plotting.grid import (
+    save_image_grid,
+    save_interpolation,
+    save_latent_manifold,
+    save_reconstructions,
+)
 
-__all__ = ["save_image_grid", "save_line_plot"]
+__all__ = [
+    "save_histogram",
+    "save_image_grid",
+    "save_interpolation",
+    "save_latent_manifold",
+    "save_latent_scatter",
+    "save_line_plot",
+    "save_loss_curves",
+    "save_reconstructions",
+]

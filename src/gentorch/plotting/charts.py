@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -14,19 +15,25 @@ if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
-__all__ = ["save_line_plot"]
+__all__ = [
+    "save_histogram",
+    "save_latent_scatter",
+    "save_line_plot",
+    "save_loss_curves",
+]
 
 
 def _figure(
-    ncols: int = 1, *, width: float = 6.0, height: float = 4.0
+    ncols: int = 1, nrows: int = 1, *, width: float = 6.0, height: float = 4.0
 ) -> tuple[Figure, list[Axes]]:
+    """A figure of ``nrows x ncols`` panels of ``width x height`` inches each, row-major."""
     # The object API with the Agg canvas: no pyplot global state, no display needed.
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    figure = Figure(figsize=(width * ncols, height), dpi=100, layout="constrained")
+    figure = Figure(figsize=(width * ncols, height * nrows), dpi=100, layout="constrained")
     FigureCanvasAgg(figure)
-    axes = [figure.add_subplot(1, ncols, i + 1) for i in range(ncols)]
+    axes = [figure.add_subplot(nrows, ncols, i + 1) for i in range(nrows * ncols)]
     return figure, axes
 
 
@@ -104,4 +111,234 @@ def save_line_plot(
         ax.set_title(title)
     ax.grid(True, alpha=0.3)
     ax.legend()
+    return _save(figure, path)
+
+
+def _labels_1d(labels: Any, n: int, name: str = "labels") -> np.ndarray[Any, Any]:
+    if isinstance(labels, Tensor):
+        labels = labels.detach().cpu().numpy()
+    array = np.asarray(labels)
+    if array.ndim != 1 or array.shape[0] != n:
+        raise ValueError(f"{name}: expected shape ({n},), one label per point, got {array.shape}")
+    return array
+
+
+def save_latent_scatter(
+    mu: Tensor,
+    labels: Tensor | Sequence[int] | None,
+    path: str | Path,
+    *,
+    title: str | None = None,
+    point_size: float = 2.0,
+) -> Path:
+    """Scatter plot of 2-D latent codes coloured by class (the book's latent-space figure).
+
+    Args:
+        mu: ``(N, 2)`` posterior means, e.g. from :func:`gentorch.evaluation.posterior_means`.
+        labels: ``(N,)`` class labels (one colour and legend entry each), or ``None``.
+        path: the PNG file to write.
+        title: optional title.
+        point_size: marker area in points^2.
+
+    Returns:
+        The path of the written PNG.
+
+    Example:
+        >>> mu = posterior_means(model, x_test)
+        >>> save_latent_scatter(mu, y_test, "latent.png")
+        PosixPath('latent.png')
+    """
+    if not isinstance(mu, Tensor):
+        raise TypeError(f"mu: expected a torch.Tensor of shape (N, 2), got {type(mu).__name__}")
+    if mu.dim() != 2 or mu.shape[1] != 2 or mu.shape[0] == 0:
+        raise ValueError(f"mu: expected shape (N, 2) with N >= 1, got {tuple(mu.shape)}")
+    points = mu.detach().to(device="cpu", dtype=torch.float64).numpy()
+    figure, (ax,) = _figure(width=6.5, height=6.0)
+    if labels is None:
+        ax.scatter(points[:, 0], points[:, 1], s=point_size, alpha=0.6)
+    else:
+        classes = _labels_1d(labels, points.shape[0])
+        values = np.unique(classes)
+        cmap = _colormap("tab10" if len(values) <= 10 else "tab20")
+        for i, value in enumerate(values):
+            mask = classes == value
+            ax.scatter(
+                points[mask, 0],
+                points[mask, 1],
+                s=point_size,
+                alpha=0.6,
+                color=cmap(i % cmap.N),
+                label=str(value),
+            )
+        if len(values) <= 20:
+            ax.legend(markerscale=max(1.0, 12.0 / point_size), title="class", loc="best")
+    ax.set_xlabel("$z_1$")
+    ax.set_ylabel("$z_2$")
+    ax.set_aspect("equal", adjustable="datalim")
+    if title is not None:
+        ax.set_title(title)
+    return _save(figure, path)
+
+
+def _colormap(name: str) -> Any:
+    from matplotlib import colormaps
+
+    return colormaps[name]
+
+
+# Prefixes naming the split of a metric: "train_loss" and "val_loss" share one panel "loss".
+_SPLITS = ("train_", "val_", "valid_", "validation_", "test_", "train/", "val/", "test/")
+
+
+def _history_columns(history: Any) -> dict[str, list[float]]:
+    """Metric -> per-epoch values from a dict of lists or a list of per-epoch dicts."""
+    if isinstance(history, Mapping):
+        columns = {str(k): list(v) for k, v in history.items()}
+    elif isinstance(history, Sequence) and not isinstance(history, (str, bytes)):
+        columns = {}
+        for epoch, row in enumerate(history):
+            if not isinstance(row, Mapping):
+                raise TypeError(
+                    f"history[{epoch}]: expected a dict of metric -> value, "
+                    f"got {type(row).__name__}"
+                )
+            for key, value in row.items():
+                # A metric missing in early epochs (e.g. validation every k epochs) is a gap.
+                columns.setdefault(str(key), [math.nan] * epoch).append(value)
+            for values in columns.values():
+                values.extend([math.nan] * (epoch + 1 - len(values)))
+    else:
+        raise TypeError(
+            "history: expected a dict of metric -> list of floats or a list of per-epoch dicts, "
+            f"got {type(history).__name__}"
+        )
+    out = {}
+    for key, values in columns.items():
+        try:
+            out[key] = [float(v) for v in values]
+        except (TypeError, ValueError):
+            raise TypeError(f"history[{key!r}]: expected numbers, got {values!r}") from None
+    return out
+
+
+def save_loss_curves(
+    history: Mapping[str, Sequence[float]] | Sequence[Mapping[str, float]],
+    path: str | Path,
+    *,
+    title: str | None = None,
+) -> Path:
+    """Plot training curves: one panel per metric, train and validation splits together.
+
+    Metrics named ``<split>_<name>`` (``train_``, ``val_``, ``valid_``, ``test_`` prefixes, or
+    ``train/``-style) share the panel ``<name>``; an ``"epoch"`` entry, if present, is the x
+    axis (otherwise epochs count from 1). Missing or non-finite values are gaps.
+
+    Args:
+        history: metric -> per-epoch values, or a list of per-epoch dicts of metric -> value.
+        path: the PNG file to write.
+        title: optional title over the panels.
+
+    Returns:
+        The path of the written PNG.
+
+    Example:
+        >>> history = {"train_loss": [160.0, 150.2, 147.9], "val_loss": [155.1, 149.8, 148.3]}
+        >>> save_loss_curves(history, "loss.png")
+        PosixPath('loss.png')
+    """
+    columns = _history_columns(history)
+    epochs = columns.pop("epoch", None)
+    if not columns or not any(columns.values()):
+        raise ValueError(f"history: expected at least one metric with values, got {history!r}")
+    length = max(len(v) for v in columns.values())
+    if any(len(v) != length for v in columns.values()):
+        lengths = {k: len(v) for k, v in columns.items()}
+        raise ValueError(f"history: expected one value per epoch for every metric, got {lengths}")
+    x = np.asarray(epochs, dtype=np.float64) if epochs is not None else np.arange(1, length + 1)
+    if x.shape[0] != length:
+        raise ValueError(f"history['epoch']: expected {length} values, got {x.shape[0]}")
+    panels: dict[str, dict[str, list[float]]] = {}
+    for key, values in columns.items():
+        panel = next(
+            (key[len(p) :] for p in _SPLITS if key.startswith(p) and len(key) > len(p)), key
+        )
+        panels.setdefault(panel, {})[key] = values
+    ncols = min(len(panels), 4)
+    nrows = math.ceil(len(panels) / ncols)
+    figure, axes = _figure(ncols, nrows, width=4.5, height=3.5)
+    for ax in axes[len(panels) :]:
+        ax.remove()
+    for ax, (panel, curves) in zip(axes, panels.items(), strict=False):
+        for key, values in curves.items():
+            ax.plot(x, values, label=key, marker="o" if length <= 30 else None, markersize=3)
+        ax.set_title(panel)
+        ax.set_xlabel("epoch")
+        ax.grid(True, alpha=0.3)
+        ax.legend(fontsize="small")
+    if title is not None:
+        figure.suptitle(title)
+    return _save(figure, path)
+
+
+def save_histogram(
+    scores: Tensor | Sequence[float],
+    labels: Tensor | Sequence[int] | Sequence[bool],
+    path: str | Path,
+    *,
+    bins: int = 50,
+    xlabel: str = "anomaly score (nats)",
+    label_names: Mapping[Any, str] | None = None,
+    title: str | None = None,
+) -> Path:
+    """Overlaid histograms of scores, one per label value (e.g. anomaly scores by class).
+
+    Each histogram is normalised to unit area so that classes of different sizes compare;
+    the bins are shared. Boolean labels are named "normal" / "anomaly" unless ``label_names``
+    says otherwise.
+
+    Args:
+        scores: ``(N,)`` finite scores.
+        labels: ``(N,)`` booleans or class labels.
+        path: the PNG file to write.
+        bins: number of shared bins.
+        xlabel: x-axis label.
+        label_names: label value -> legend name.
+        title: optional title.
+
+    Returns:
+        The path of the written PNG.
+
+    Example:
+        >>> scores = anomaly_scores(model, x_test)
+        >>> save_histogram(scores, y_test == 7, "anomaly_hist.png")
+        PosixPath('anomaly_hist.png')
+    """
+    values = _as_1d(scores, "scores")
+    if values.shape[0] == 0:
+        raise ValueError("scores: expected at least one score, got none")
+    if not np.isfinite(values).all():
+        raise ValueError("scores: contains NaN or Inf values")
+    classes = _labels_1d(labels, values.shape[0])
+    if not isinstance(bins, int) or bins < 1:
+        raise ValueError(f"bins: expected a positive int, got {bins!r}")
+    names: dict[Any, str] = {False: "normal", True: "anomaly"} if classes.dtype == bool else {}
+    names.update(label_names or {})
+    edges = np.histogram_bin_edges(values, bins=bins)
+    figure, (ax,) = _figure()
+    for value in np.unique(classes):
+        ax.hist(
+            values[classes == value],
+            bins=edges.tolist(),
+            density=True,
+            alpha=0.5,
+            label=names.get(value.item(), str(value)),
+            histtype="stepfilled",
+            edgecolor="black",
+            linewidth=0.5,
+        )
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("density")
+    ax.legend()
+    if title is not None:
+        ax.set_title(title)
     return _save(figure, path)

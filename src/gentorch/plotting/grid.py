@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
 import torch
 from PIL import Image
-from torch import Tensor
+from torch import Tensor, nn
 
-__all__ = ["save_image_grid"]
+__all__ = [
+    "save_image_grid",
+    "save_interpolation",
+    "save_latent_manifold",
+    "save_reconstructions",
+]
 
 
 def _as_nchw(images: object, name: str = "images") -> Tensor:
@@ -62,8 +69,13 @@ def _make_grid(images: Tensor, nrow: int | None, padding: int, pad_value: float)
     return torch.nn.functional.pad(grid, (0, padding, 0, padding), value=pad_value)
 
 
-def _write_png(grid: Tensor, path: str | Path) -> Path:
-    """Write a ``(C, H, W)`` image with values in [0, 1] as an 8-bit PNG."""
+def _write_png(grid: Tensor, path: str | Path, scale: int = 1) -> Path:
+    """Write a ``(C, H, W)`` image with values in [0, 1] as an 8-bit PNG, each pixel drawn as a
+    ``scale x scale`` block."""
+    if isinstance(scale, bool) or not isinstance(scale, int) or scale < 1:
+        raise ValueError(f"scale: expected a positive int (pixel magnification), got {scale!r}")
+    if scale > 1:
+        grid = grid.repeat_interleave(scale, dim=1).repeat_interleave(scale, dim=2)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     # 8-bit value = round(255 * x)
@@ -83,6 +95,7 @@ def save_image_grid(
     nrow: int | None = None,
     padding: int = 2,
     pad_value: float = 0.0,
+    scale: int = 1,
 ) -> Path:
     """Tile images into a grid and write it as a PNG.
 
@@ -97,9 +110,12 @@ def save_image_grid(
         nrow: images per row; default ``ceil(sqrt(N))``.
         padding: pixels of ``pad_value`` between images and around the grid.
         pad_value: padding intensity in ``[0, 1]``.
+        scale: draw each pixel as a ``scale x scale`` block (for small images such as 8x8
+            digits).
 
     Returns:
-        The path of the written PNG, of size ``(ncol (W + p) + p, rows (H + p) + p)`` pixels.
+        The path of the written PNG, of size ``(ncol (W + p) + p, rows (H + p) + p)`` pixels
+        times ``scale``.
 
     Example:
         >>> path = save_image_grid(torch.rand(16, 1, 28, 28), "samples.png", nrow=4)
@@ -109,4 +125,248 @@ def save_image_grid(
     images = _as_nchw(images)
     if not 0.0 <= pad_value <= 1.0:
         raise ValueError(f"pad_value: expected a value in [0, 1], got {pad_value!r}")
-    return _write_png(_make_grid(images, nrow, padding, pad_value), path)
+    return _write_png(_make_grid(images, nrow, padding, pad_value), path, scale)
+
+
+def _image_shape(image_shape: Sequence[int]) -> tuple[int, int, int]:
+    shape = tuple(int(s) for s in image_shape)
+    if len(shape) == 2:
+        shape = (1, *shape)
+    if len(shape) != 3 or shape[0] not in (1, 3) or min(shape) < 1:
+        raise ValueError(
+            f"image_shape: expected (C, H, W) with C in (1, 3), or (H, W), got {tuple(image_shape)}"
+        )
+    return shape
+
+
+def _to_images(x: Tensor, image_shape: tuple[int, int, int], name: str) -> Tensor:
+    """``(N, D)`` flattened or ``(N, C, H, W)`` examples as ``(N, C, H, W)`` images."""
+    if not isinstance(x, Tensor):
+        raise TypeError(f"{name}: expected a torch.Tensor, got {type(x).__name__}")
+    d = image_shape[0] * image_shape[1] * image_shape[2]
+    if x.dim() == 2 and x.shape[1] == d:
+        return x.detach().reshape(x.shape[0], *image_shape)
+    if x.dim() == 4 and tuple(x.shape[1:]) == image_shape:
+        return x.detach()
+    raise ValueError(
+        f"{name}: expected shape (N, {d}) or (N, {', '.join(map(str, image_shape))}) for "
+        f"image_shape {image_shape}, got {tuple(x.shape)}"
+    )
+
+
+def _model_reference(model: nn.Module) -> Tensor:
+    """A parameter (or a CPU float32 scalar) giving the model's device and dtype."""
+    for parameter in model.parameters():
+        if parameter.is_floating_point():
+            return parameter
+    return torch.zeros(())
+
+
+def _decoded_means(model: nn.Module, z: Tensor) -> Tensor:
+    """Images ``(N, D)`` for latents ``(N, L)``: the mean of ``p(x | z)``, in [0, 1] for display.
+
+    ``decode`` returns logits for a Bernoulli likelihood (mean = sigmoid) and means for a
+    Gaussian one; Gaussian means outside ``[0, 1]`` are clipped, for the picture only.
+    """
+    likelihood = getattr(model, "likelihood", None)
+    decode = getattr(model, "decode", None)
+    if not callable(decode):
+        raise TypeError(f"model: {type(model).__name__} has no method decode(), which this needs")
+    out: Tensor = decode(z)
+    if likelihood == "bernoulli":
+        return torch.sigmoid(out)
+    if likelihood == "gaussian":
+        return out.clamp(0.0, 1.0)
+    raise TypeError(
+        f"model.likelihood: expected 'bernoulli' or 'gaussian' to turn decoder outputs into "
+        f"images, got {likelihood!r}"
+    )
+
+
+@contextlib.contextmanager
+def _evaluating(model: nn.Module) -> Iterator[None]:
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            yield
+    finally:
+        model.train(was_training)
+
+
+def save_reconstructions(
+    inputs: Tensor,
+    reconstructions: Tensor,
+    path: str | Path,
+    image_shape: Sequence[int],
+    *,
+    nrow: int = 10,
+    padding: int = 2,
+    scale: int = 1,
+) -> Path:
+    """Write inputs and their reconstructions as alternating rows of a PNG grid.
+
+    Row ``2r`` holds inputs ``r * nrow ... (r + 1) * nrow - 1`` and row ``2r + 1`` their
+    reconstructions, so each reconstruction sits right below its input.
+
+    Args:
+        inputs: ``(N, D)`` flattened or ``(N, C, H, W)`` images in ``[0, 1]``.
+        reconstructions: same shape as ``inputs`` (e.g. ``model.reconstruct(inputs)``).
+        path: the PNG file to write.
+        image_shape: ``(C, H, W)`` or ``(H, W)`` with ``C * H * W = D``.
+        nrow: images per row.
+        padding: pixels between images.
+        scale: pixel magnification.
+
+    Returns:
+        The path of the written PNG.
+
+    Example:
+        >>> x = x_test[:20]
+        >>> save_reconstructions(x, model.reconstruct(x), "recon.png", (28, 28))
+        PosixPath('recon.png')
+    """
+    shape = _image_shape(image_shape)
+    a = _as_nchw(_to_images(inputs, shape, "inputs"), "inputs")
+    b = _as_nchw(_to_images(reconstructions, shape, "reconstructions"), "reconstructions")
+    if a.shape != b.shape:
+        raise ValueError(
+            f"inputs and reconstructions: expected the same number of images, got {a.shape[0]} "
+            f"and {b.shape[0]}"
+        )
+    if not isinstance(nrow, int) or nrow < 1:
+        raise ValueError(f"nrow: expected a positive int (images per row), got {nrow!r}")
+    n = a.shape[0]
+    ncol = min(nrow, n)
+    rows = math.ceil(n / ncol)
+    # Pad to whole rows with blank (pad-valued) images, then interleave input and output rows.
+    blank = a.new_zeros((rows * ncol - n, *a.shape[1:]))
+    a_rows = torch.cat([a, blank]).view(rows, 1, ncol, *a.shape[1:])
+    b_rows = torch.cat([b.to(a.device, a.dtype), blank]).view(rows, 1, ncol, *a.shape[1:])
+    tiles = torch.cat([a_rows, b_rows], dim=1).reshape(2 * rows * ncol, *a.shape[1:])
+    return _write_png(_make_grid(tiles, ncol, padding, 0.0), path, scale)
+
+
+def save_interpolation(
+    model: nn.Module,
+    x_a: Tensor,
+    x_b: Tensor,
+    path: str | Path,
+    image_shape: Sequence[int],
+    steps: int = 10,
+    *,
+    padding: int = 2,
+    scale: int = 1,
+) -> Path:
+    """Decode a straight line in latent space between the encodings of two inputs.
+
+    ``z_t = (1 - t) mu(x_a) + t mu(x_b)`` for ``steps`` values of ``t`` from 0 to 1, with
+    ``mu`` the posterior mean; each row shows ``x_a``, the ``steps`` decoded means, ``x_b``.
+
+    Args:
+        model: a VAE with ``encode(x) -> (mu, logvar)``, ``decode(z)`` and a ``likelihood``
+            attribute (``"bernoulli"``: decode gives logits; ``"gaussian"``: means, clipped to
+            ``[0, 1]`` for display).
+        x_a: ``(D,)`` or ``(B, D)`` start inputs in ``[0, 1]`` (one row per pair).
+        x_b: same shape as ``x_a``: end inputs.
+        path: the PNG file to write.
+        image_shape: ``(C, H, W)`` or ``(H, W)`` with ``C * H * W = D``.
+        steps: decoded images per row, ``>= 2`` (the ends ``t = 0`` and ``t = 1`` included).
+        padding: pixels between images.
+        scale: pixel magnification.
+
+    Returns:
+        The path of the written PNG, ``B`` rows of ``steps + 2`` images.
+
+    Example:
+        >>> save_interpolation(model, x_test[0], x_test[1], "interp.png", (28, 28), steps=8)
+        PosixPath('interp.png')
+    """
+    shape = _image_shape(image_shape)
+    if not isinstance(steps, int) or steps < 2:
+        raise ValueError(f"steps: expected an int >= 2, got {steps!r}")
+    for name, t in (("x_a", x_a), ("x_b", x_b)):
+        if not isinstance(t, Tensor):
+            raise TypeError(f"{name}: expected a torch.Tensor, got {type(t).__name__}")
+    if x_a.shape != x_b.shape:
+        raise ValueError(
+            f"x_a and x_b: expected the same shape, got {tuple(x_a.shape)} and {tuple(x_b.shape)}"
+        )
+    a = x_a.unsqueeze(0) if x_a.dim() == 1 else x_a
+    b = x_b.unsqueeze(0) if x_b.dim() == 1 else x_b
+    ends_a = _as_nchw(_to_images(a, shape, "x_a"), "x_a")
+    ends_b = _as_nchw(_to_images(b, shape, "x_b"), "x_b")
+    encode = getattr(model, "encode", None)
+    if not callable(encode):
+        raise TypeError(f"model: {type(model).__name__} has no method encode(), which this needs")
+    with _evaluating(model):
+        mu_a, _ = encode(a.reshape(a.shape[0], -1))
+        mu_b, _ = encode(b.reshape(b.shape[0], -1))
+        t = torch.linspace(0.0, 1.0, steps, device=mu_a.device, dtype=mu_a.dtype).view(-1, 1, 1)
+        # z_t = (1 - t) mu_a + t mu_b: (steps, B, L)
+        z = (1 - t) * mu_a + t * mu_b
+        decoded = _decoded_means(model, z.transpose(0, 1).reshape(-1, mu_a.shape[-1]))
+    middle = decoded.reshape(a.shape[0], steps, *shape).to(ends_a.device, ends_a.dtype)
+    rows = torch.cat([ends_a.unsqueeze(1), middle, ends_b.unsqueeze(1)], dim=1)
+    tiles = rows.reshape(-1, *shape)
+    return _write_png(_make_grid(_as_nchw(tiles), steps + 2, padding, 0.0), path, scale)
+
+
+def save_latent_manifold(
+    model: nn.Module,
+    path: str | Path,
+    image_shape: Sequence[int],
+    n: int = 20,
+    span: tuple[float, float] = (0.05, 0.95),
+    *,
+    padding: int = 0,
+    scale: int = 1,
+) -> Path:
+    """Decode an ``n x n`` grid of a 2-D latent space (Kingma & Welling, 2014, Fig. 4).
+
+    The grid's coordinates are Gaussian quantiles, ``z = Phi^{-1}(p)`` for ``n`` probabilities
+    ``p`` evenly spaced over ``span``, so that the grid covers the prior ``N(0, I)`` evenly in
+    probability. ``z_1`` grows left to right and ``z_2`` bottom to top, as in a plot.
+
+    Args:
+        model: a VAE with ``latent_dim == 2``, ``decode(z)`` and a ``likelihood`` attribute.
+        path: the PNG file to write.
+        image_shape: ``(C, H, W)`` or ``(H, W)`` of one decoded image.
+        n: images per side.
+        span: the probability range ``(p_low, p_high)``, ``0 < p_low < p_high < 1``.
+        padding: pixels between images (0, as in the paper's figure).
+        scale: pixel magnification.
+
+    Returns:
+        The path of the written PNG.
+
+    Raises:
+        ValueError: if ``model.latent_dim != 2``.
+
+    Example:
+        >>> model = VAE.book()  # latent_dim = 2
+        >>> save_latent_manifold(model, "manifold.png", (28, 28), n=15)
+        PosixPath('manifold.png')
+    """
+    shape = _image_shape(image_shape)
+    latent_dim = getattr(model, "latent_dim", None)
+    if latent_dim != 2:
+        raise ValueError(
+            f"model: the latent manifold needs a 2-D latent space, got latent_dim={latent_dim!r}"
+        )
+    if not isinstance(n, int) or n < 1:
+        raise ValueError(f"n: expected a positive int, got {n!r}")
+    low, high = span
+    if not 0.0 < low < high < 1.0:
+        raise ValueError(f"span: expected probabilities 0 < low < high < 1, got {span!r}")
+    ref = _model_reference(model)
+    p = torch.linspace(low, high, n, device=ref.device, dtype=torch.float64)
+    # z = Phi^{-1}(p): Gaussian quantiles
+    z = torch.special.ndtri(p).to(ref.dtype)
+    # Row r (top to bottom) has z_2 = z[n - 1 - r]; column c has z_1 = z[c].
+    z2, z1 = torch.meshgrid(z.flip(0), z, indexing="ij")
+    grid = torch.stack([z1, z2], dim=-1).reshape(n * n, 2)
+    with _evaluating(model):
+        images = _decoded_means(model, grid)
+    tiles = _as_nchw(images.reshape(n * n, *shape))
+    return _write_png(_make_grid(tiles, n, padding, 0.0), path, scale)
