@@ -42,35 +42,34 @@ EvalMode = Literal["mean", "sample"]
 class _ReparamFunction(torch.autograd.Function):
     """``(z, s) = (mu + s, s)`` with ``s = exp(c * clamp(t, lo, hi)) * eps``.
 
-    ``t`` is ``logvar`` with ``c = 0.5`` (Gaussian) or a log-scale with ``c = 1`` (other
-    location-scale families). Shapes: ``mu, t: (..., L)``; ``eps, z, s: (..., L)`` or
-    ``(K, ..., L)``. ``s`` is returned only so that it can be saved as an output (see the module
-    docstring).
+    ``consts = (lo, hi, c)``; ``t`` is ``logvar`` with ``c = 0.5`` (Gaussian) or a log-scale
+    with ``c = 1`` (other location-scale families). Shapes: ``mu, t: (..., L)``;
+    ``eps, z, s: (..., L)`` or ``(K, ..., L)``. ``s`` is returned only so that it can be saved as
+    an output (see the module docstring).
     """
 
+    # Classic ``forward(ctx, ...)`` style: on CPU it costs ~40 us less per call than a separate
+    # ``setup_context`` in torch 2.13, which dominates small latents.
     @staticmethod
     def forward(
-        mu: Tensor, t: Tensor, eps: Tensor, lo: float, hi: float, c: float
+        ctx: Any, mu: Tensor, t: Tensor, eps: Tensor, consts: tuple[float, float, float]
     ) -> tuple[Tensor, Tensor]:
+        lo, hi, c = consts  # (one argument: each argument of apply() costs ~1 us)
         # sigma = exp(c * clamp(t, lo, hi))   (in place on a fresh buffer)
         sigma = torch.clamp(t, lo, hi).mul_(c).exp_()
         # s = sigma * eps; z = mu + s
         s = sigma.mul_(eps) if eps.shape == sigma.shape else sigma * eps
-        return mu + s, s
-
-    @staticmethod
-    def setup_context(ctx: Any, inputs: tuple[Any, ...], output: tuple[Tensor, Tensor]) -> None:
-        mu, t, c = inputs[0], inputs[1], inputs[5]
-        ctx.save_for_backward(output[1])
+        ctx.save_for_backward(s)
         ctx.mu_shape = mu.shape
         ctx.t_shape = t.shape
         ctx.c = c
         ctx.set_materialize_grads(False)
+        return mu + s, s
 
     @staticmethod
     def backward(
         ctx: Any, grad_z: Tensor | None, grad_s: Tensor | None
-    ) -> tuple[Tensor | None, Tensor | None, None, None, None, None]:
+    ) -> tuple[Tensor | None, Tensor | None, None, None]:
         (s,) = ctx.saved_tensors
         grad_mu = grad_logvar = None
         if ctx.needs_input_grad[0] and grad_z is not None:
@@ -89,11 +88,21 @@ class _ReparamFunction(torch.autograd.Function):
                     grad_logvar = (ctx.c * g * s).sum_to_size(ctx.t_shape)
                 else:
                     grad_logvar = torch.mul(g, s).mul_(ctx.c).sum_to_size(ctx.t_shape)
-        return grad_mu, grad_logvar, None, None, None, None
+        return grad_mu, grad_logvar, None, None
 
 
 def _check_pair(mu: Tensor, logvar: Tensor, names: tuple[str, str] = ("mu", "logvar")) -> None:
     """Raise a clear error unless ``mu`` and ``logvar`` are same-shaped floating tensors."""
+    if (
+        isinstance(mu, Tensor)
+        and isinstance(logvar, Tensor)
+        and mu.dtype == logvar.dtype
+        and mu.dtype.is_floating_point
+        and mu.shape == logvar.shape
+        and len(mu.shape) > 0
+        and mu.device == logvar.device
+    ):
+        return  # the common case, in one expression (this runs on every call)
     for name, t in zip(names, (mu, logvar), strict=True):
         if not isinstance(t, Tensor):
             raise TypeError(f"{name}: expected a Tensor, got {type(t).__name__}")
@@ -162,7 +171,7 @@ def _noise_like(
 
 def _location_scale(loc: Tensor, t: Tensor, eps: Tensor, lo: float, hi: float, c: float) -> Tensor:
     """``loc + exp(c * clamp(t, lo, hi)) * eps`` through :class:`_ReparamFunction`."""
-    z, _ = _ReparamFunction.apply(loc, t, eps, lo, hi, c)
+    z, _ = _ReparamFunction.apply(loc, t, eps, (lo, hi, c))
     return z  # type: ignore[no-any-return]
 
 
