@@ -3,7 +3,6 @@ import math
 import numpy as np
 import pytest
 import torch
-from linear_vae import LinearGaussianVAE
 from torch import nn
 
 from gentorch.evaluation import anomaly_auc, anomaly_scores, denoise, log_likelihood, psnr
@@ -32,8 +31,8 @@ def test_psnr_bad_arguments():
         psnr(torch.zeros(2), torch.tensor([0.0, math.nan]))
 
 
-def test_denoise_projects_onto_the_model_and_improves_psnr():
-    model = LinearGaussianVAE(d=8, latent=2, s2=0.01)
+def test_denoise_projects_onto_the_model_and_improves_psnr(make_linear_vae):
+    model = make_linear_vae(d=8, latent=2, s2=0.01)
     clean = model.decode(torch.randn(200, 2, dtype=torch.float64)).detach()  # on the manifold
     noisy = clean + 0.3 * torch.randn_like(clean)
     model.train()
@@ -45,8 +44,8 @@ def test_denoise_projects_onto_the_model_and_improves_psnr():
     assert psnr(clean, out, data_range=1.0) > psnr(clean, noisy, data_range=1.0) + 3.0
 
 
-def test_anomaly_scores_are_negative_elbo_or_nll():
-    model = LinearGaussianVAE()
+def test_anomaly_scores_are_negative_elbo_or_nll(make_linear_vae):
+    model = make_linear_vae()
     x = model.sample_data(30)
     elbo_scores = anomaly_scores(model, x, "elbo", batch_size=7)
     torch.testing.assert_close(elbo_scores, -model.elbo(x).detach())
@@ -57,8 +56,8 @@ def test_anomaly_scores_are_negative_elbo_or_nll():
         anomaly_scores(model, x, "mse")  # type: ignore[arg-type]
 
 
-def test_anomaly_scores_separate_out_of_distribution_points():
-    model = LinearGaussianVAE()
+def test_anomaly_scores_separate_out_of_distribution_points(make_linear_vae):
+    model = make_linear_vae()
     normal = model.sample_data(100, seed=2)
     outliers = model.sample_data(100, seed=3) + 4.0  # shifted far from p(x)
     scores = anomaly_scores(model, torch.cat([normal, outliers]), "elbo")
@@ -109,8 +108,8 @@ def test_anomaly_auc_bad_arguments():
         anomaly_auc(torch.tensor([0.0, math.nan]), torch.tensor([0, 1]))
 
 
-def test_denoise_needs_reconstruct():
+def test_denoise_needs_reconstruct(make_linear_vae):
     with pytest.raises(TypeError, match=r"no method reconstruct\(\)"):
         denoise(nn.Linear(2, 2), torch.zeros(3, 2))
     with pytest.raises(ValueError, match=r"noisy: expected shape \(N, D\)"):
-        denoise(LinearGaussianVAE(), torch.zeros(3, 2, 2))
+        denoise(make_linear_vae(), torch.zeros(3, 2, 2))

@@ -2,7 +2,6 @@ import math
 
 import pytest
 import torch
-from linear_vae import LinearGaussianVAE
 from torch import nn
 
 from gentorch import evaluation
@@ -13,9 +12,9 @@ def _gen(seed: int = 0) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
 
 
-def test_estimate_converges_to_exact_log_likelihood():
+def test_estimate_converges_to_exact_log_likelihood(make_linear_vae):
     # q has 3x the posterior variance and a shifted mean: ELBO gap ~4.1 nats.
-    model = LinearGaussianVAE(var_scale=3.0, shift=0.5)
+    model = make_linear_vae(var_scale=3.0, shift=0.5)
     x = model.sample_data(100)
     exact = float(-model.exact_log_prob(x).detach().mean())
     gap = {k: nll(model, x, k, progress=False, generator=_gen())[0] - exact for k in (1, 10, 5000)}
@@ -28,8 +27,8 @@ def test_estimate_converges_to_exact_log_likelihood():
     assert abs(gap[5000]) < 0.02
 
 
-def test_per_point_estimates_match_exact_values():
-    model = LinearGaussianVAE()
+def test_per_point_estimates_match_exact_values(make_linear_vae):
+    model = make_linear_vae()
     x = model.sample_data(20)
     exact = model.exact_log_prob(x).detach()
     log_px = log_likelihood(model, x, 10000, generator=_gen())
@@ -72,16 +71,16 @@ def test_chunking_and_batching_combine_exactly(batch_size, chunk_size):
     assert stderr == pytest.approx(float(expected.std()) / math.sqrt(n), rel=1e-9)
 
 
-def test_model_calls_are_batched_and_chunked():
-    model = LinearGaussianVAE()
+def test_model_calls_are_batched_and_chunked(make_linear_vae):
+    model = make_linear_vae()
     x = model.sample_data(10)
     log_likelihood(model, x, 25, batch_size=4, chunk_size=10)
     # 3 point batches (4, 4, 2) x 3 chunks (10, 10, 5), each in eval mode.
     assert model.calls == [(m, b, False) for b in (4, 4, 2) for m in (10, 10, 5)]
 
 
-def test_same_generator_same_estimate_and_global_rng_untouched():
-    model = LinearGaussianVAE()
+def test_same_generator_same_estimate_and_global_rng_untouched(make_linear_vae):
+    model = make_linear_vae()
     x = model.sample_data(30)
     state = torch.get_rng_state()
     a = nll(model, x, 50, chunk_size=16, progress=False, generator=_gen(5))
@@ -92,19 +91,19 @@ def test_same_generator_same_estimate_and_global_rng_untouched():
     assert torch.equal(torch.get_rng_state(), state)
 
 
-def test_chunked_and_unchunked_agree_statistically():
+def test_chunked_and_unchunked_agree_statistically(make_linear_vae):
     # Different chunkings draw different noise; with the same generator the two estimates still
     # agree within Monte Carlo error (per-point std ~sqrt(0.16 / 200) ~ 0.03, mean over 200
     # points ~ 2e-3; 0.01 nats is ~5 std of the difference).
-    model = LinearGaussianVAE()
+    model = make_linear_vae()
     x = model.sample_data(200)
     full = nll(model, x, 200, chunk_size=200, progress=False, generator=_gen())[0]
     chunked = nll(model, x, 200, chunk_size=13, progress=False, generator=_gen())[0]
     assert full == pytest.approx(chunked, abs=0.01)
 
 
-def test_mode_restored_and_no_autograd():
-    model = LinearGaussianVAE()
+def test_mode_restored_and_no_autograd(make_linear_vae):
+    model = make_linear_vae()
     x = model.sample_data(4)
     model.train()
     log_px = log_likelihood(model, x, 8)
@@ -117,8 +116,8 @@ def test_mode_restored_and_no_autograd():
     assert math.isfinite(test_elbo[0])
 
 
-def test_progress_bar(capsys):
-    model = LinearGaussianVAE()
+def test_progress_bar(capsys, make_linear_vae):
+    model = make_linear_vae()
     x = model.sample_data(8)
     nll(model, x, 4, progress=True)
     assert "IWAE k=4" in capsys.readouterr().err
@@ -126,8 +125,8 @@ def test_progress_bar(capsys):
     assert capsys.readouterr().err == ""
 
 
-def test_test_elbo_matches_brute_force():
-    model = LinearGaussianVAE()
+def test_test_elbo_matches_brute_force(make_linear_vae):
+    model = make_linear_vae()
     x = model.sample_data(101)
     mean, stderr = evaluation.test_elbo(model, x, batch_size=16)
     per_point = torch.stack([model.elbo(x[i : i + 1])[0] for i in range(101)]).detach()
@@ -141,15 +140,15 @@ def test_test_elbo_is_not_collected_by_pytest():
     assert evaluation.test_elbo.__test__ is False
 
 
-def test_single_example_has_nan_stderr():
-    model = LinearGaussianVAE()
+def test_single_example_has_nan_stderr(make_linear_vae):
+    model = make_linear_vae()
     mean, stderr = nll(model, model.sample_data(1), 10, progress=False)
     assert math.isfinite(mean)
     assert math.isnan(stderr)
 
 
-def test_bad_arguments_are_named():
-    model = LinearGaussianVAE()
+def test_bad_arguments_are_named(make_linear_vae):
+    model = make_linear_vae()
     x = model.sample_data(4)
     with pytest.raises(ValueError, match=r"images: expected shape \(N, D\).*got \(4, 2, 2\)"):
         nll(model, x.view(4, 2, 2), 5)

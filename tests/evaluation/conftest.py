@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import pytest
 import torch
 from torch import Tensor, nn
 from torch.distributions import MultivariateNormal, Normal
@@ -82,3 +83,9 @@ class LinearGaussianVAE(nn.Module):
         z = torch.randn(n, self.latent_dim, generator=g, dtype=torch.float64)
         noise = torch.randn(n, self.W.shape[0], generator=g, dtype=torch.float64)
         return (self.decode(z) + math.sqrt(self.s2) * noise).detach()
+
+
+@pytest.fixture
+def make_linear_vae() -> type[LinearGaussianVAE]:
+    """The model class, as a factory: ``make_linear_vae(var_scale=3.0)``."""
+    return LinearGaussianVAE
