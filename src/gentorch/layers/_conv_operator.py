@@ -10,35 +10,39 @@ padding, padding mode, dilation, group count and output padding is handled witho
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
+from typing import TypeGuard
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+from torch.nn.modules.conv import _ConvNd
+
+from gentorch.layers._lanczos import top_singular_triplet
 
 _CONV: tuple[type[nn.Module], ...] = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
 _CONV_T: tuple[type[nn.Module], ...] = (nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d)
 _CONV_T_FN = {1: F.conv_transpose1d, 2: F.conv_transpose2d, 3: F.conv_transpose3d}
 
 
-def is_conv(module: nn.Module) -> bool:
+def is_conv(module: nn.Module) -> TypeGuard[_ConvNd]:
     """Whether ``module`` is one of ``Conv1d/2d/3d`` or ``ConvTranspose1d/2d/3d``."""
     return isinstance(module, _CONV + _CONV_T)
 
 
-def is_conv_transpose(module: nn.Module) -> bool:
+def is_conv_transpose(module: nn.Module) -> TypeGuard[_ConvNd]:
     """Whether ``module`` is one of ``ConvTranspose1d/2d/3d``."""
     return isinstance(module, _CONV_T)
 
 
-def spatial_dims(conv: nn.Module) -> int:
+def spatial_dims(conv: _ConvNd) -> int:
     """Number of spatial dimensions of a convolution layer (1, 2 or 3)."""
     weight = conv.weight
     assert isinstance(weight, Tensor)
     return weight.dim() - 2
 
 
-def conv_apply(conv: nn.Module, weight: Tensor, x: Tensor) -> Tensor:
+def conv_apply(conv: _ConvNd, weight: Tensor, x: Tensor) -> Tensor:
     """Apply the linear part of ``conv`` with ``weight`` in place of its own.
 
     Args:
@@ -51,47 +55,63 @@ def conv_apply(conv: nn.Module, weight: Tensor, x: Tensor) -> Tensor:
     """
     if isinstance(conv, _CONV):
         # _conv_forward handles every padding mode (zeros, circular, reflect, replicate).
-        out: Tensor = conv._conv_forward(x, weight, None)  # type: ignore[operator]
+        out: Tensor = conv._conv_forward(x, weight, None)
         return out
+    padding = conv.padding
+    if isinstance(padding, str):  # transposed convolutions only take integer padding
+        raise ValueError(f"conv: unexpected padding={padding!r} on {type(conv).__name__}")
     fn = _CONV_T_FN[weight.dim() - 2]
     return fn(
-        x,
-        weight,
-        None,
-        conv.stride,  # type: ignore[arg-type]
-        conv.padding,  # type: ignore[arg-type]
-        conv.output_padding,  # type: ignore[arg-type]
-        conv.groups,  # type: ignore[arg-type]
-        conv.dilation,  # type: ignore[arg-type]
+        x, weight, None, conv.stride, padding, conv.output_padding, conv.groups, conv.dilation
     )
 
 
-def conv_vjp(
-    conv: nn.Module, weight: Tensor, x: Tensor
-) -> tuple[Tensor, Callable[[Tensor], Tensor]]:
-    """``A x`` and the adjoint ``y -> A^T y`` of ``conv``'s linear operator.
+_CONV_FN = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
+
+
+def conv_adjoint(conv: _ConvNd, weight: Tensor, y: Tensor, input_shape: Sequence[int]) -> Tensor:
+    """The adjoint ``A^T y`` of ``conv``'s linear operator on inputs of ``input_shape``.
+
+    Zero-padded ``Conv*d`` (integer padding) uses ``conv_transpose*d`` with the output padding that
+    restores the input size, ``ConvTranspose*d`` uses ``conv*d``; other cases (circular, reflect,
+    replicate padding, string padding) use the pullback of ``torch.func.vjp``, which is the
+    adjoint of a linear map.
 
     Args:
         conv: a convolution layer.
-        weight: a tensor shaped like ``conv.weight``; no gradient flows to it through the adjoint.
-        x: ``(B, C_in, *spatial)``.
+        weight: a tensor shaped like ``conv.weight``.
+        y: ``(B, C_out, *spatial_out)``.
+        input_shape: ``(C_in, *spatial)`` of one input sample.
 
     Returns:
-        ``(A x, adjoint)`` where ``adjoint`` maps ``(B, C_out, *spatial_out)`` to ``x``'s shape.
+        ``(B, *input_shape)``.
     """
-    w = weight.detach()
-    result = torch.func.vjp(lambda t: conv_apply(conv, w, t), x)
-    out: Tensor = result[0]
-    pullback = result[1]
+    nd = weight.dim() - 2
+    spatial = tuple(input_shape[1:])
+    stride, dilation = tuple(conv.stride), tuple(conv.dilation)
+    groups = int(conv.groups)
+    padding = conv.padding
+    if isinstance(conv, _CONV) and conv.padding_mode == "zeros" and not isinstance(padding, str):
+        # A^T = conv_transpose with output_padding = what the strided conv dropped at the end
+        extra = tuple(
+            (n + 2 * p - d * (k - 1) - 1) % s
+            for n, p, d, k, s in zip(
+                spatial, padding, dilation, weight.shape[2:], stride, strict=True
+            )
+        )
+        return _CONV_T_FN[nd](y, weight, None, stride, padding, extra, groups, dilation)
+    if isinstance(conv, _CONV_T) and not isinstance(padding, str):
+        # A^T of a transposed convolution is the convolution with the same hyper-parameters
+        out = _CONV_FN[nd](y, weight, None, stride, padding, dilation, groups)
+        if tuple(out.shape[2:]) == spatial:
+            return out
+    x = torch.zeros((y.shape[0], *input_shape), device=y.device, dtype=y.dtype)
+    _, pullback = torch.func.vjp(lambda t: conv_apply(conv, weight.detach(), t), x)[:2]
+    grad: Tensor = pullback(y)[0]
+    return grad
 
-    def adjoint(y: Tensor) -> Tensor:
-        grad: Tensor = pullback(y)[0]
-        return grad
 
-    return out, adjoint
-
-
-def check_input_shape(conv: nn.Module, input_shape: Sequence[int], arg: str) -> tuple[int, ...]:
+def check_input_shape(conv: _ConvNd, input_shape: Sequence[int], arg: str) -> tuple[int, ...]:
     """Validate a per-sample input shape ``(C_in, *spatial)`` for ``conv`` and return it.
 
     Raises:
@@ -110,13 +130,13 @@ def check_input_shape(conv: nn.Module, input_shape: Sequence[int], arg: str) -> 
             f"{arg}: {type(conv).__name__} takes one sample shaped (C_in, {nd} spatial sizes) "
             f"without the batch dimension, got {shape}"
         )
-    in_channels = int(conv.in_channels)  # type: ignore[arg-type]
+    in_channels = int(conv.in_channels)
     if shape[0] != in_channels:
         raise ValueError(f"{arg}: the layer has {in_channels} input channels, got shape {shape}")
     return shape
 
 
-def output_shape(conv: nn.Module, input_shape: tuple[int, ...]) -> tuple[int, ...]:
+def output_shape(conv: _ConvNd, input_shape: tuple[int, ...]) -> tuple[int, ...]:
     """Per-sample output shape of ``conv`` on a per-sample input shape (by running it once)."""
     weight = conv.weight
     assert isinstance(weight, Tensor)
@@ -133,7 +153,7 @@ def output_shape(conv: nn.Module, input_shape: tuple[int, ...]) -> tuple[int, ..
 
 
 def operator_norm_power(
-    conv: nn.Module,
+    conv: _ConvNd,
     weight: Tensor,
     input_shape: tuple[int, ...],
     *,
@@ -153,15 +173,13 @@ def operator_norm_power(
     with torch.no_grad():
         v = torch.randn((1, *input_shape), generator=generator, device=weight.device)
         v = (v / torch.linalg.vector_norm(v)).to(weight.dtype)
-        # The operator is linear: the pullback taken once is its adjoint everywhere.
-        _, adjoint = conv_vjp(conv, weight, torch.zeros_like(v))
         sigma: Tensor = torch.zeros((), device=weight.device, dtype=weight.dtype)
         previous = math.nan
         for step in range(1, max_iterations + 1):
             # u <- A v / ||A v||,  sigma <- ||A^T u|| = u^T A v',  v' <- A^T u / sigma
             Av = conv_apply(conv, weight, v)
             u = Av / torch.linalg.vector_norm(Av).clamp_min(1e-30)
-            Atu = adjoint(u)
+            Atu = conv_adjoint(conv, weight, u, input_shape)
             sigma = torch.linalg.vector_norm(Atu).reshape(())
             if float(sigma) == 0.0:
                 return sigma
@@ -171,6 +189,39 @@ def operator_norm_power(
                 if abs(current - previous) <= rtol * current:
                     break
                 previous = current
+    return sigma
+
+
+def operator_norm_lanczos(
+    conv: _ConvNd,
+    weight: Tensor,
+    input_shape: tuple[int, ...],
+    *,
+    max_iterations: int,
+    rtol: float,
+) -> Tensor:
+    """Largest singular value of ``conv``'s operator by Golub-Kahan-Lanczos bidiagonalization
+    (see :func:`top_singular_triplet`), as a detached 0-dim tensor. Deterministic (fixed-seed
+    start)."""
+    weight = weight.detach()
+    out_shape = output_shape(conv, input_shape)
+    generator = torch.Generator(device=weight.device).manual_seed(0)
+    v0 = torch.randn(math.prod(input_shape), generator=generator, device=weight.device)
+
+    def apply(x: Tensor) -> Tensor:
+        return conv_apply(conv, weight, x.reshape(1, *input_shape)).flatten()
+
+    def adjoint(y: Tensor) -> Tensor:
+        return conv_adjoint(conv, weight, y.reshape(1, *out_shape), input_shape).flatten()
+
+    sigma, _, _ = top_singular_triplet(
+        apply,
+        adjoint,
+        v0.to(weight.dtype),
+        math.prod(out_shape),
+        max_iterations=max_iterations,
+        rtol=rtol,
+    )
     return sigma
 
 
@@ -216,7 +267,7 @@ def fft_norm(weight: Tensor, groups: int, dilation: Sequence[int], grid: Sequenc
 
 
 def operator_norm_fft(
-    conv: nn.Module, weight: Tensor, input_shape: tuple[int, ...], *, strict: bool
+    conv: _ConvNd, weight: Tensor, input_shape: tuple[int, ...], *, strict: bool
 ) -> Tensor | None:
     """Exact operator norm of a circular, stride-1, size-preserving ``Conv*d`` by the FFT method.
 
@@ -231,7 +282,7 @@ def operator_norm_fft(
             f"the FFT method is exact for padding_mode='circular' only, the layer has "
             f"padding_mode={conv.padding_mode!r}; use method='power'"
         )
-    elif any(s != 1 for s in conv.stride):  # type: ignore[union-attr]
+    elif any(s != 1 for s in conv.stride):
         reason = f"the FFT method needs stride 1, the layer has stride={conv.stride}"
     elif output_shape(conv, input_shape)[1:] != input_shape[1:]:
         reason = (
@@ -242,5 +293,5 @@ def operator_norm_fft(
         if strict:
             raise ValueError(f"method: {reason}")
         return None
-    groups = int(conv.groups)  # type: ignore[arg-type]
-    return fft_norm(weight.detach(), groups, conv.dilation, input_shape[1:])  # type: ignore[arg-type]
+    groups = int(conv.groups)
+    return fft_norm(weight.detach(), groups, conv.dilation, input_shape[1:])

@@ -28,18 +28,20 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 from torch.func import functional_call
+from torch.nn.modules.conv import _ConvNd
 from torch.nn.utils import parametrize
 
 from gentorch.layers._conv_operator import (
     check_input_shape,
+    conv_adjoint,
     conv_apply,
-    conv_vjp,
     is_conv,
     is_conv_transpose,
     operator_norm_fft,
-    operator_norm_power,
+    operator_norm_lanczos,
     output_shape,
 )
+from gentorch.layers._lanczos import top_singular_triplet
 
 __all__ = [
     "SpectralNorm",
@@ -49,12 +51,11 @@ __all__ = [
 ]
 
 _MODES = ("matrix", "operator")
-# Warm-up: power iterations in chunks until sigma changes by less than this relative amount
-# over one chunk (with the slowest gaps seen on GAN layers, s2/s1 ~ 0.996, the remaining error is
-# then ~1e-5), or until the cap.
-_WARMUP_CHUNK = 10
-_WARMUP_MAX_ITERATIONS = 2000
-_WARMUP_RTOL = 1e-6
+# Warm-up: Lanczos bidiagonalization until sigma changes by less than _WARMUP_RTOL over 5 steps
+# (at most _WARMUP_MAX_STEPS), then _WARMUP_POLISH power iterations.
+_WARMUP_MAX_STEPS = 300
+_WARMUP_RTOL = 1e-7
+_WARMUP_POLISH = 5
 
 
 def _compute_dtype(weight: Tensor) -> torch.dtype:
@@ -166,6 +167,7 @@ class SpectralNorm(nn.Module):
                 v_shape: tuple[int, ...] = (weight.numel() // rows,)
             else:
                 assert self.input_shape is not None
+                assert is_conv(module)
                 u_shape = output_shape(module, self.input_shape)
                 v_shape = self.input_shape
             u = torch.randn(u_shape, device=weight.device, dtype=dtype)
@@ -180,6 +182,11 @@ class SpectralNorm(nn.Module):
         weight = getattr(self.module, self.name)
         assert isinstance(weight, Tensor)
         return weight
+
+    def _conv(self) -> _ConvNd:
+        module = self.module
+        assert is_conv(module)
+        return module
 
     def _matrix(self, weight: Tensor) -> Tensor:
         """``weight: (..., rows at dim, ...) -> (rows, cols)``."""
@@ -202,9 +209,11 @@ class SpectralNorm(nn.Module):
             else:
                 for _ in range(n_iterations):
                     # u <- A v / ||A v||,  v <- A^T u / ||A^T u||  (A: the conv operator)
-                    Av, adjoint = conv_vjp(self.module, w, v.unsqueeze(0))
-                    u = _unit(Av.squeeze(0), u, self.eps)
-                    v = _unit(adjoint(u.unsqueeze(0)).squeeze(0), v, self.eps)
+                    assert self.input_shape is not None
+                    Av = conv_apply(self._conv(), w, v.unsqueeze(0)).squeeze(0)
+                    u = _unit(Av, u, self.eps)
+                    Atu = conv_adjoint(self._conv(), w, u.unsqueeze(0), self.input_shape)
+                    v = _unit(Atu.squeeze(0), v, self.eps)
             self.u.copy_(u)
             self.v.copy_(v)
 
@@ -220,7 +229,7 @@ class SpectralNorm(nn.Module):
             if self.mode == "matrix":
                 sigma = torch.vdot(u, torch.mv(self._matrix(w), v))
             else:
-                sigma = torch.sum(u * conv_apply(self.module, w, v.unsqueeze(0)).squeeze(0))
+                sigma = torch.sum(u * conv_apply(self._conv(), w, v.unsqueeze(0)).squeeze(0))
             # the norms are 1 except after averaging of buffers (e.g. AveragedModel)
             scale: Tensor = torch.linalg.vector_norm(u) * torch.linalg.vector_norm(v)
             return sigma / scale.clamp_min(self.eps)
@@ -231,16 +240,40 @@ class SpectralNorm(nn.Module):
         return weight / sigma.to(weight.dtype)
 
     def _warm_up(self, weight: Tensor) -> None:
-        previous = math.nan
-        for _ in range(0, _WARMUP_MAX_ITERATIONS, _WARMUP_CHUNK):
-            self._power_iteration(weight, _WARMUP_CHUNK)
-            with torch.no_grad():
-                current = float(self._sigma(weight))
-            if abs(current - previous) <= _WARMUP_RTOL * abs(current):
-                return
-            if current == 0.0 and previous == 0.0:
-                return
-            previous = current
+        """Set ``u``, ``v`` to the top singular vectors (Lanczos from the random ``v``), then
+        polish with a few power iterations so that ``u`` and ``v`` are consistent."""
+        dtype = _compute_dtype(weight)
+        w = weight.detach().to(dtype)
+        if self.mode == "matrix":
+            W = self._matrix(w)
+
+            def apply(x: Tensor) -> Tensor:
+                return torch.mv(W, x)
+
+            def adjoint(y: Tensor) -> Tensor:
+                return torch.mv(W.t(), y)
+        else:
+            conv, shape, out_shape = self._conv(), self.input_shape, self.u.shape
+            assert shape is not None
+
+            def apply(x: Tensor) -> Tensor:
+                return conv_apply(conv, w, x.reshape(1, *shape)).flatten()
+
+            def adjoint(y: Tensor) -> Tensor:
+                return conv_adjoint(conv, w, y.reshape(1, *out_shape), shape).flatten()
+
+        sigma, u, v = top_singular_triplet(
+            apply,
+            adjoint,
+            self.v.to(dtype).flatten(),
+            self.u.numel(),
+            max_iterations=_WARMUP_MAX_STEPS,
+            rtol=_WARMUP_RTOL,
+        )
+        if float(sigma) > 0:
+            self.u.copy_(u.reshape(self.u.shape))
+            self.v.copy_(v.reshape(self.v.shape))
+        self._power_iteration(weight, _WARMUP_POLISH)
 
     # -------------------------------------------------------------------------------- public
 
@@ -265,8 +298,8 @@ class SpectralNorm(nn.Module):
         """``sigma`` computed directly, as a detached 0-dim tensor.
 
         Matrix mode: ``torch.linalg.matrix_norm(W, ord=2)``. Operator mode: the FFT method when it
-        is exact (circular padding, stride 1, output size = input size), otherwise power iteration
-        on the operator run to convergence (relative change < 1e-7).
+        is exact (circular padding, stride 1, output size = input size), otherwise Lanczos
+        bidiagonalization of the operator run to convergence (relative change < 1e-8).
         """
         weight = self._weight().detach()
         dtype = _compute_dtype(weight)
@@ -275,11 +308,11 @@ class SpectralNorm(nn.Module):
                 exact: Tensor = torch.linalg.matrix_norm(self._matrix(weight.to(dtype)), ord=2)
                 return exact
             assert self.input_shape is not None
-            fft = operator_norm_fft(self.module, weight.to(dtype), self.input_shape, strict=False)
+            fft = operator_norm_fft(self._conv(), weight.to(dtype), self.input_shape, strict=False)
             if fft is not None:
                 return fft
-            return operator_norm_power(
-                self.module, weight.to(dtype), self.input_shape, max_iterations=5000, rtol=1e-7
+            return operator_norm_lanczos(
+                self._conv(), weight.to(dtype), self.input_shape, max_iterations=1000, rtol=1e-8
             )
 
     def diagnostics(self) -> dict[str, float]:
