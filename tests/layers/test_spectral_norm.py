@@ -247,7 +247,7 @@ def test_bad_arguments(kwargs, error, match) -> None:
 def test_refuses_layers_already_normalized_by_pytorch() -> None:
     with pytest.raises(ValueError, match="already has a torch parametrization"):
         spectral_norm(parametrizations.spectral_norm(nn.Linear(4, 3)))
-    with pytest.raises(ValueError, match="already has torch.nn.utils.spectral_norm"):
+    with pytest.raises(ValueError, match=r"already has torch\.nn\.utils\.spectral_norm"):
         spectral_norm(torch.nn.utils.spectral_norm(nn.Linear(4, 3)))
-    with pytest.raises(TypeError, match="module: expected an nn.Module"):
+    with pytest.raises(TypeError, match=r"module: expected an nn\.Module"):
         spectral_norm(torch.randn(3, 3))  # type: ignore[arg-type]
