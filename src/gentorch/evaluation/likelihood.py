@@ -40,16 +40,26 @@ def _mean_stderr(values: Tensor) -> tuple[float, float]:
 
 
 def _sizes(k: int, n: int, batch_size: int | None, chunk_size: int | None) -> tuple[int, int]:
-    chunk = (
-        min(k, _ROWS_PER_CALL)
-        if chunk_size is None
-        else check_positive_int("chunk_size", chunk_size)
-    )
+    """Examples and samples per model call; what is not given fills ``_ROWS_PER_CALL`` rows."""
+    if batch_size is not None:
+        batch_size = check_positive_int("batch_size", batch_size)
+    if chunk_size is not None:
+        chunk_size = check_positive_int("chunk_size", chunk_size)
+    if chunk_size is None:
+        rows_per_example = _ROWS_PER_CALL if batch_size is None else _ROWS_PER_CALL // batch_size
+        chunk_size = max(1, min(k, rows_per_example))
     if batch_size is None:
-        batch = max(1, _ROWS_PER_CALL // min(chunk, k))
-    else:
-        batch = check_positive_int("batch_size", batch_size)
-    return min(batch, n), min(chunk, k)
+        batch_size = max(1, _ROWS_PER_CALL // min(chunk_size, k))
+    return min(batch_size, n), min(chunk_size, k)
+
+
+def _check_labels(labels: Tensor | None, n: int) -> Tensor | None:
+    if labels is None:
+        return None
+    if not isinstance(labels, Tensor) or labels.dim() != 1 or labels.shape[0] != n:
+        got = tuple(labels.shape) if isinstance(labels, Tensor) else type(labels).__name__
+        raise ValueError(f"labels: expected shape ({n},), one label per example, got {got}")
+    return labels
 
 
 def log_likelihood(
@@ -61,6 +71,7 @@ def log_likelihood(
     chunk_size: int | None = None,
     progress: bool = False,
     generator: torch.Generator | None = None,
+    labels: Tensor | None = None,
 ) -> Tensor:
     """Per-example importance-sampled log-likelihood ``log p(x)`` (the IWAE-k bound), in nats.
 
@@ -73,11 +84,14 @@ def log_likelihood(
         model: a VAE with ``log_importance_weights(x, k) -> (k, B)``.
         images: ``(N, D)`` examples in the model's input format.
         k: importance samples per example (5000 in Burda et al., 2015).
-        batch_size: examples per model call; default fills about 16k decoder rows per call.
-        chunk_size: samples per model call; default ``min(k, 16384)``.
+        batch_size: examples per model call.
+        chunk_size: samples per model call. Sizes left as ``None`` are chosen so that a call
+            evaluates about 16k decoder rows (``batch_size * chunk_size``).
         progress: show a tqdm progress bar over examples.
         generator: seeds the model's noise (drawn from the global RNG of ``images``' device,
             which is restored afterwards) for reproducible estimates.
+        labels: ``(N,)`` class labels for a conditional model, passed as
+            ``log_importance_weights(x, k, y)``.
 
     Returns:
         ``(N,)`` float32 estimates on ``images``' device; each is a lower bound of ``log p(x)``
@@ -93,6 +107,7 @@ def log_likelihood(
     k = check_positive_int("k", k)
     log_weights = model_method(model, "log_importance_weights")
     n = images.shape[0]
+    labels = _check_labels(labels, n)
     batch, chunk = _sizes(k, n, batch_size, chunk_size)
     estimates = []
     with (
@@ -102,10 +117,11 @@ def log_likelihood(
     ):
         for start in range(0, n, batch):
             xb = images[start : start + batch]
+            extra = () if labels is None else (labels[start : start + batch],)
             total: Tensor | None = None
             for offset in range(0, k, chunk):
                 m = min(chunk, k - offset)
-                lw = log_weights(xb, m)
+                lw = log_weights(xb, m, *extra)
                 if not isinstance(lw, Tensor) or lw.shape != (m, xb.shape[0]):
                     got = tuple(lw.shape) if isinstance(lw, Tensor) else type(lw).__name__
                     raise ValueError(
@@ -137,6 +153,7 @@ def nll(
     chunk_size: int | None = None,
     progress: bool = True,
     generator: torch.Generator | None = None,
+    labels: Tensor | None = None,
 ) -> tuple[float, float]:
     """Negative log-likelihood in nats by importance sampling: mean and standard error.
 
@@ -153,6 +170,7 @@ def nll(
             ``O(batch_size * chunk_size * D)``, never ``O(k * N * D)``.
         progress: show a tqdm progress bar.
         generator: makes the estimate reproducible (see :func:`log_likelihood`).
+        labels: ``(N,)`` class labels for a conditional model.
 
     Returns:
         ``(mean, stderr)`` in nats per example (stderr is NaN for a single example).
@@ -170,6 +188,7 @@ def nll(
         chunk_size=chunk_size,
         progress=progress,
         generator=generator,
+        labels=labels,
     )
     return _mean_stderr(-log_px)
 
@@ -180,6 +199,7 @@ def test_elbo(
     *,
     batch_size: int = 1024,  # noqa: PT028 (a library function, not a test)
     generator: torch.Generator | None = None,  # noqa: PT028
+    labels: Tensor | None = None,  # noqa: PT028
 ) -> tuple[float, float]:
     """Mean evidence lower bound over examples, in nats, with its standard error.
 
@@ -191,6 +211,7 @@ def test_elbo(
         images: ``(N, D)`` test examples.
         batch_size: examples per model call.
         generator: makes the estimate reproducible (see :func:`log_likelihood`).
+        labels: ``(N,)`` class labels for a conditional model, passed as ``elbo(x, y)``.
 
     Returns:
         ``(mean, stderr)``: mean ELBO per example and ``std / sqrt(N)`` (NaN for N = 1).
@@ -203,11 +224,13 @@ def test_elbo(
     images = check_images(images)
     batch_size = check_positive_int("batch_size", batch_size)
     elbo = model_method(model, "elbo")
+    labels = _check_labels(labels, images.shape[0])
     values = []
     with evaluating(model), seeded(generator, images.device):
         for start in range(0, images.shape[0], batch_size):
             xb = images[start : start + batch_size]
-            value = elbo(xb)
+            extra = () if labels is None else (labels[start : start + batch_size],)
+            value = elbo(xb, *extra)
             if not isinstance(value, Tensor) or value.shape != (xb.shape[0],):
                 got = tuple(value.shape) if isinstance(value, Tensor) else type(value).__name__
                 raise ValueError(
