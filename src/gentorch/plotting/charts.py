@@ -246,6 +246,8 @@ def save_loss_curves(
         >>> save_loss_curves(history, "loss.png")
         PosixPath('loss.png')
     """
+    from matplotlib.ticker import MaxNLocator
+
     columns = _history_columns(history)
     epochs = columns.pop("epoch", None)
     if not columns or not any(columns.values()):
@@ -273,6 +275,7 @@ def save_loss_curves(
             ax.plot(x, values, label=key, marker="o" if length <= 30 else None, markersize=3)
         ax.set_title(panel)
         ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(True, alpha=0.3)
         ax.legend(fontsize="small")
     if title is not None:
