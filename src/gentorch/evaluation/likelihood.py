@@ -94,8 +94,8 @@ def log_likelihood(
             ``log_importance_weights(x, k, y)``.
 
     Returns:
-        ``(N,)`` float32 estimates on ``images``' device; each is a lower bound of ``log p(x)``
-        in expectation.
+        ``(N,)`` estimates in the weights' dtype and on their device; each is a lower bound of
+        ``log p(x)`` in expectation.
 
     Example:
         >>> model = VAE(784, [400], 20)
