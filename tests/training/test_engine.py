@@ -149,6 +149,17 @@ def test_validation_and_callbacks_do_not_change_training() -> None:
     assert busy["train_loss"] == plain["train_loss"]
 
 
+def test_callback_can_stop_training(tmp_path: Path) -> None:
+    def stop_after_two(epoch: int, history: History) -> bool:
+        return epoch == 2
+
+    history = fit(
+        _Regression(), torch.randn(64, 4), config=_config(tmp_path, 10), on_epoch_end=stop_after_two
+    )
+    assert len(history) == 2
+    assert read_checkpoint_metadata(tmp_path)["epoch"] == 2
+
+
 def test_nan_stops_training_and_keeps_the_last_good_checkpoint(tmp_path: Path) -> None:
     x = torch.randn(100, 4)  # 4 steps per epoch at batch 32
     task = _Regression(nan_at_step=10)  # epoch 3, step 10

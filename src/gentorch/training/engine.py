@@ -238,7 +238,7 @@ def fit(
     val_data: Tensor | None = None,
     val_labels: Tensor | None = None,
     config: TrainConfig,
-    on_epoch_end: Callable[[int, History], None] | None = None,
+    on_epoch_end: Callable[[int, History], bool | None] | None = None,
     resume_from: str | Path | None = None,
 ) -> History:
     """Train ``task`` on ``train_data`` for ``config.epochs`` epochs and return the history.
@@ -252,7 +252,8 @@ def fit(
         val_labels: ``(M,)`` labels of ``val_data`` or ``None``.
         config: a :class:`TrainConfig`.
         on_epoch_end: called as ``on_epoch_end(epoch, history)`` after each epoch's checkpoint
-            (e.g. to draw a sample grid); it gets its own RNG stream.
+            (e.g. to draw a sample grid); it gets its own RNG stream. Returning ``True`` stops
+            training there (e.g. once a target loss is reached).
         resume_from: a checkpoint (file or folder) written by an earlier ``fit`` of the same
             task and batch size; training continues exactly where it stopped.
 
@@ -331,7 +332,9 @@ def fit(
             history.save(out_dir)
         if on_epoch_end is not None:
             with _own_rng(device):
-                on_epoch_end(epoch, history)
+                stop = on_epoch_end(epoch, history)
+            if stop is True:
+                break
     if writer is not None:
         writer.close()
     return history

@@ -1,0 +1,376 @@
+"""VAE training and IWAE evaluation on MNIST: gentorch against the loops users write.
+
+Measured in the same run (issue 5, goals 1-4):
+
+1. seconds per training epoch of the 784-400-20 VAE at batch 128 (and 512) for
+   - the PyTorch-examples-style loop: a ``Dataset`` converting one uint8 image at a time to a
+     float tensor, a ``DataLoader`` (no workers, as on a CPU), ``F.binary_cross_entropy`` on
+     sigmoid outputs with ``reduction="sum"``, Adam 1e-3, ``loss.item()`` every step;
+   - a well-written plain loop over the preloaded float tensor (``randperm`` batches, Adam
+     1e-3, no per-step sync);
+   - gentorch: ``fit(VAETask(VAE(784, [400], 20)))`` (fused Adam, metrics fetched every 50 steps);
+2. time to quality: epochs of a recipe until the test loss (negative ELBO) reaches the peers'
+   10-epoch test loss;
+3. the fraction of the fp32 matmul peak (measured here) that training reaches at batch 512;
+4. IWAE log-likelihood (k=5000) throughput against a per-point loop in the style of pythae 0.1.2's
+   ``get_nll`` (one test point at a time, its 5000 samples in batches of 100), each timed on a
+   subset and extrapolated to the 10,000 test points.
+
+Run::
+
+    .venv/bin/python benchmarks/bench_vae.py            # full: about 10 minutes on 2 cores
+    .venv/bin/python benchmarks/bench_vae.py --quick    # smoke run: about 1-2 minutes
+
+Numbers depend on what else the machine runs; the script prints medians of several epochs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import statistics
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from gentorch.data import load
+from gentorch.evaluation import log_likelihood
+from gentorch.models import VAE
+from gentorch.training import History, TrainConfig, VAETask, fit
+
+# The peers' published figures (issue 5), for goals whose peer cannot run here.
+KERAS_BOOK_10_EPOCH_LOSS = 146.07
+KERAS_BOOK_10_EPOCH_SECONDS = 80.0  # about 8.0 s/epoch, Keras 3 / TensorFlow CPU, batch 128
+EXAMPLES_10_EPOCH_LOSS = 105.57
+
+
+# ------------------------------------------------------------------------------- the peers
+class ExamplesVAE(nn.Module):
+    """The PyTorch examples' architecture: 784-400-(20, 20) encoder, 20-400-784 sigmoid decoder."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc1 = nn.Linear(784, 400)
+        self.fc21 = nn.Linear(400, 20)
+        self.fc22 = nn.Linear(400, 20)
+        self.fc3 = nn.Linear(20, 400)
+        self.fc4 = nn.Linear(400, 784)
+
+    def forward(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        h = F.relu(self.fc1(x.view(-1, 784)))
+        mu, logvar = self.fc21(h), self.fc22(h)
+        # z = mu + sigma * eps
+        z = mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)
+        return torch.sigmoid(self.fc4(F.relu(self.fc3(z)))), mu, logvar
+
+
+def examples_loss(recon: Tensor, x: Tensor, mu: Tensor, logvar: Tensor) -> Tensor:
+    """Summed BCE + analytic KL over the batch (the examples' objective)."""
+    bce = F.binary_cross_entropy(recon, x.view(-1, 784), reduction="sum")
+    # KL(N(mu, sigma^2) || N(0, 1)) = -1/2 sum(1 + log sigma^2 - mu^2 - sigma^2)
+    kl = -0.5 * torch.sum(1 + logvar - mu.pow(2) - logvar.exp())
+    return bce + kl
+
+
+class OneImageAtATime(torch.utils.data.Dataset[tuple[Tensor, int]]):
+    """uint8 images converted to float one at a time, as torchvision's MNIST + ToTensor do."""
+
+    def __init__(self, images: np.ndarray, labels: np.ndarray) -> None:
+        self.images, self.labels = images, labels
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, i: int) -> tuple[Tensor, int]:
+        return torch.from_numpy(self.images[i]).float().div(255).unsqueeze(0), int(self.labels[i])
+
+
+def examples_epoch(model: ExamplesVAE, opt: torch.optim.Optimizer, loader: Any) -> float:
+    model.train()
+    total = 0.0
+    for x, _ in loader:
+        opt.zero_grad()
+        recon, mu, logvar = model(x)
+        loss = examples_loss(recon, x, mu, logvar)
+        loss.backward()
+        total += loss.item()
+        opt.step()
+    return total / len(loader.dataset)
+
+
+def plain_epoch(
+    model: ExamplesVAE, opt: torch.optim.Optimizer, x: Tensor, batch_size: int
+) -> float:
+    model.train()
+    total = torch.zeros(())
+    order = torch.randperm(x.shape[0])
+    for start in range(0, x.shape[0], batch_size):
+        xb = x[order[start : start + batch_size]]
+        recon, mu, logvar = model(xb)
+        loss = examples_loss(recon, xb, mu, logvar)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        total += loss.detach()
+    return float(total) / x.shape[0]
+
+
+@torch.no_grad()
+def examples_test_loss(model: ExamplesVAE, x: Tensor) -> float:
+    model.eval()  # z is still sampled: the examples' model has no eval-mode switch
+    total = 0.0
+    for start in range(0, x.shape[0], 1000):
+        xb = x[start : start + 1000]
+        recon, mu, logvar = model(xb)
+        total += examples_loss(recon, xb, mu, logvar).item()
+    return total / x.shape[0]
+
+
+def per_point_iwae(model: VAE, x: Tensor, k: int, sample_batch: int = 100) -> Tensor:
+    """log p(x) for one point at a time, its k samples in batches (pythae-style loop)."""
+    out = []
+    with torch.no_grad():
+        for i in range(x.shape[0]):
+            point = x[i : i + 1]
+            log_w = []
+            for _ in range(k // sample_batch):
+                xs = point.expand(sample_batch, -1)
+                mu, logvar = model.encode(xs)
+                std = torch.exp(0.5 * logvar)
+                z = mu + std * torch.randn_like(std)
+                logits = model.decode(z)
+                log_px_z = -F.binary_cross_entropy_with_logits(logits, xs, reduction="none").sum(-1)
+                log_pz = -0.5 * (z.square() + math.log(2 * math.pi)).sum(-1)
+                log_qz = -0.5 * (((z - mu) / std).square() + logvar + math.log(2 * math.pi)).sum(-1)
+                log_w.append(log_px_z + log_pz - log_qz)
+            out.append(torch.logsumexp(torch.cat(log_w), 0) - math.log(k))
+    return torch.stack(out)
+
+
+# ------------------------------------------------------------------------------- measuring
+def matmul_peak(n: int = 2048, repeats: int = 10) -> tuple[float, float]:
+    """Best and median fp32 GFLOP/s of an n x n matmul."""
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    a @ b
+    rates = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        a @ b
+        rates.append(2 * n**3 / (time.perf_counter() - start) / 1e9)
+    return max(rates), statistics.median(rates)
+
+
+def training_flop_per_example(sizes: list[tuple[int, int]]) -> float:
+    """FLOP of forward + backward of the Linear layers for one example.
+
+    Forward: 2 * in * out per layer; backward: the weight gradient (2 * in * out) for every
+    layer and the input gradient (2 * in * out) for every layer but the first (the data need
+    no gradient).
+    """
+    macs = sum(i * o for i, o in sizes)
+    return 2 * (2 * macs + macs - sizes[0][0] * sizes[0][1])
+
+
+MLP_SIZES = [(784, 400), (400, 40), (20, 400), (400, 784)]
+
+
+def timed_epochs(run_epoch: Callable[[], object], epochs: int) -> list[float]:
+    times = []
+    for _ in range(epochs):
+        start = time.perf_counter()
+        run_epoch()
+        times.append(time.perf_counter() - start)
+    return times
+
+
+def ours_epochs(x: Tensor, batch_size: int, epochs: int, compile: bool = False) -> list[float]:
+    torch.manual_seed(0)
+    task = VAETask(VAE(784, [400], 20), lr=1e-3, compile=compile)
+    # warm-up: fused Adam's first step and (with compile) the compilation are one-time costs
+    fit(task, x[: 20 * batch_size], config=TrainConfig(1, batch_size, progress=False))
+    history = fit(task, x, config=TrainConfig(epochs, batch_size, progress=False))
+    return history["train_seconds"]
+
+
+def time_to_quality(
+    model: VAE,
+    x: Tensor,
+    x_test: Tensor,
+    target: float,
+    *,
+    batch_size: int,
+    lr: float,
+    max_epochs: int,
+) -> tuple[int | None, float, History]:
+    """Train until the test loss reaches ``target``; returns (epochs, training seconds)."""
+    torch.manual_seed(0)
+
+    def reached(epoch: int, history: History) -> bool:
+        return history["val_loss"][-1] <= target
+
+    task = VAETask(model, lr=lr)
+    config = TrainConfig(max_epochs, batch_size, progress=False, drop_last=True)
+    history = fit(task, x, val_data=x_test, config=config, on_epoch_end=reached)
+    seconds = sum(history["train_seconds"])
+    done = history["val_loss"][-1] <= target
+    return (len(history) if done else None), seconds, history
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="smoke run on a subset")
+    parser.add_argument("--epochs", type=int, default=None, help="timed epochs per loop")
+    parser.add_argument("--json", default=None, help="also write the results here")
+    parser.add_argument(
+        "--threads", type=int, default=None, help="torch threads (default: torch's)"
+    )
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    quick = args.quick
+    epochs = args.epochs or (1 if quick else 3)
+    torch.manual_seed(0)
+    results: dict[str, Any] = {"threads": torch.get_num_threads(), "quick": quick}
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, quick={quick}")
+
+    x_train, y_train = load("mnist", "train")
+    x_test, _ = load("mnist", "test")
+    if quick:
+        x_train, y_train = x_train[:12_800], y_train[:12_800]  # type: ignore[index]
+    n = x_train.shape[0]
+    assert y_train is not None
+    scale = 60_000 / n  # per-epoch numbers are for the full 60k training set
+
+    best, median = matmul_peak()
+    results["matmul_gflops"] = {"best": best, "median": median}
+    print(f"\nfp32 matmul 2048^3: best {best:.1f} GFLOP/s, median {median:.1f} GFLOP/s")
+
+    print(f"\n== 1. seconds per epoch, 784-400-20, {n} training images, scaled to 60k ==")
+    uint8 = (x_train * 255).round().to(torch.uint8).reshape(-1, 28, 28).numpy()
+    loader = torch.utils.data.DataLoader(
+        OneImageAtATime(uint8, y_train.numpy()), batch_size=128, shuffle=True
+    )
+    torch.manual_seed(0)
+    peer = ExamplesVAE()
+    peer_opt = torch.optim.Adam(peer.parameters(), lr=1e-3)
+    examples = timed_epochs(lambda: examples_epoch(peer, peer_opt, loader), epochs)
+    epoch_s: dict[str, float] = {"examples DataLoader loop, batch 128": statistics.median(examples)}
+    for batch in (128, 512):
+        torch.manual_seed(0)
+        plain = ExamplesVAE()
+        plain_opt = torch.optim.Adam(plain.parameters(), lr=1e-3)
+        plain_epoch(plain, plain_opt, x_train[: 20 * batch], batch)  # warm-up
+        times = timed_epochs(lambda: plain_epoch(plain, plain_opt, x_train, batch), epochs)  # noqa: B023
+        epoch_s[f"plain preloaded loop, batch {batch}"] = statistics.median(times)
+        epoch_s[f"gentorch fit, batch {batch}"] = statistics.median(
+            ours_epochs(x_train, batch, epochs)
+        )
+    epoch_s = {k: v * scale for k, v in epoch_s.items()}
+    for name, seconds in epoch_s.items():
+        print(f"{name:<40} {seconds:7.2f} s/epoch")
+    ours128, ours512 = epoch_s["gentorch fit, batch 128"], epoch_s["gentorch fit, batch 512"]
+    examples128 = epoch_s["examples DataLoader loop, batch 128"]
+    plain128 = epoch_s["plain preloaded loop, batch 128"]
+    plain512 = epoch_s["plain preloaded loop, batch 512"]
+    print(f"goal 1: vs examples loop, batch 128: {examples128 / ours128:5.2f}x faster (goal >= 2)")
+    print(f"goal 1: vs plain loop, batch 128:    {plain128 / ours128:5.2f}x faster (goal >= 1.3)")
+    print(f"        vs plain loop, batch 512:    {plain512 / ours512:5.2f}x faster")
+    results["seconds_per_epoch"] = epoch_s
+
+    print("\n== 3. fraction of the matmul peak while training at batch 512 ==")
+    flop = training_flop_per_example(MLP_SIZES) * 60_000
+    achieved = flop / ours512 / 1e9
+    print(
+        f"{flop / 1e9:.0f} GFLOP per epoch (Linear layers, forward + backward) / "
+        f"{ours512:.2f} s = {achieved:.1f} GFLOP/s = {achieved / best:.0%} of the best matmul rate "
+        "(goal >= 60%)"
+    )
+    results["training_peak_fraction"] = achieved / best
+
+    print("\n== 2. time to quality (test loss = negative ELBO on the 10k test images) ==")
+    if quick:
+        ref_seconds = 10 * examples128 + 10 * 0.5  # extrapolated: 10 epochs + 10 test passes
+        print(f"examples loop, 10 epochs: ~{ref_seconds:.0f} s (extrapolated from one epoch)")
+        ref_loss = EXAMPLES_10_EPOCH_LOSS
+    else:
+        torch.manual_seed(0)
+        peer = ExamplesVAE()
+        peer_opt = torch.optim.Adam(peer.parameters(), lr=1e-3)
+        start = time.perf_counter()
+        for _ in range(10):
+            examples_epoch(peer, peer_opt, loader)
+            ref_loss = examples_test_loss(peer, x_test)
+        ref_seconds = time.perf_counter() - start
+        print(f"examples loop, 10 epochs + 10 tests: {ref_seconds:.1f} s, test loss {ref_loss:.2f}")
+    recipes: list[tuple[str, VAE, float, float, int, float]] = [
+        # name, model, target, peer seconds, batch, lr
+        ("784-400-20", VAE(784, [400], 20), ref_loss, ref_seconds, 128, 3e-3),
+        (
+            "book 784-512-256-2",
+            VAE.book(),
+            KERAS_BOOK_10_EPOCH_LOSS,
+            KERAS_BOOK_10_EPOCH_SECONDS,
+            128,
+            3e-3,
+        ),
+    ]
+    results["time_to_quality"] = {}
+    for name, model, target, peer_seconds, batch, lr in recipes:
+        max_epochs = 2 if quick else 12
+        reached, seconds, history = time_to_quality(
+            model, x_train, x_test, target, batch_size=batch, lr=lr, max_epochs=max_epochs
+        )
+        losses = ", ".join(f"{v:.1f}" for v in history["val_loss"])
+        status = (
+            f"reached in {reached} epochs" if reached else f"NOT reached in {len(history)} epochs"
+        )
+        print(
+            f"{name}: target {target:.2f}, batch {batch}, lr {lr:g}: {status}, "
+            f"{seconds:.1f} s of training = {seconds / peer_seconds:.2f} of the peer's "
+            f"{peer_seconds:.0f} s (goal <= 0.33); test losses {losses}"
+        )
+        results["time_to_quality"][name] = {
+            "target": target,
+            "epochs": reached,
+            "seconds": seconds,
+            "peer_seconds": peer_seconds,
+            "test_losses": history["val_loss"],
+        }
+
+    print("\n== 4. IWAE log-likelihood, k=5000, extrapolated to the 10k test images ==")
+    torch.manual_seed(0)
+    model = VAE(784, [400], 20).eval()
+    k = 5000
+    n_ours, n_loop = (20, 2) if quick else (200, 10)
+    start = time.perf_counter()
+    log_likelihood(model, x_test[:n_ours], k=k)
+    ours_s = (time.perf_counter() - start) / n_ours
+    start = time.perf_counter()
+    per_point_iwae(model, x_test[:n_loop], k)
+    loop_s = (time.perf_counter() - start) / n_loop
+    decoder_flop = 2 * (20 * 400 + 400 * 784) * k  # per test point; the encoder runs once
+    for name, seconds, timed in (("per-point loop", loop_s, n_loop), ("gentorch", ours_s, n_ours)):
+        print(
+            f"{name:<15} {seconds:.4f} s/point -> {seconds * 1e4 / 60:.1f} min for 10k "
+            f"(extrapolated from {timed} points)"
+        )
+    rate = decoder_flop / ours_s / 1e9
+    print(
+        f"goal 4: {loop_s / ours_s:.1f}x faster (goal >= 5); decoder matmuls at {rate:.1f} "
+        f"GFLOP/s = {rate / best:.0%} of the matmul peak"
+    )
+    results["iwae"] = {"ours_s_per_point": ours_s, "loop_s_per_point": loop_s}
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=1))
+        print(f"wrote {args.json}")
+
+
+if __name__ == "__main__":
+    main()
