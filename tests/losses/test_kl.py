@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from torch.distributions import Normal, kl_divergence
 
 from gentorch.losses import gaussian_kl, gaussian_kl_between, gaussian_kl_free_bits
@@ -106,3 +108,24 @@ def test_bad_arguments_are_named():
         gaussian_kl_between(x, x, torch.zeros(4), torch.zeros(4))
     with pytest.raises(ValueError, match=r"free_bits.*-1"):
         gaussian_kl_free_bits(x, x, -1.0)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    mu_q=st.floats(-20, 20),
+    lv_q=st.floats(-20, 20),
+    mu_p=st.floats(-20, 20),
+    lv_p=st.floats(-20, 20),
+)
+def test_kl_between_is_nonnegative_zero_at_equality_positive_otherwise(mu_q, lv_q, mu_p, lv_p):
+    def t(v: float) -> torch.Tensor:
+        return torch.tensor([v], dtype=torch.float64)
+
+    kl = gaussian_kl_between(t(mu_q), t(lv_q), t(mu_p), t(lv_p)).item()
+    assert kl >= 0.0
+    assert gaussian_kl_between(t(mu_q), t(lv_q), t(mu_q), t(lv_q)).item() == 0.0
+    # Distinct laws give a positive KL: ~d^2/4 for a log-variance gap d (expm1 keeps this from
+    # cancelling to 0 for small d), ~dmu^2 exp(-lv_p)/2 for a mean gap; both stay far above the
+    # float64 underflow for gaps > 1e-6 (smaller gaps may underflow to exactly 0).
+    if abs(mu_q - mu_p) > 1e-6 or abs(lv_q - lv_p) > 1e-6:
+        assert kl > 0.0
