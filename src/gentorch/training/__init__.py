@@ -24,6 +24,7 @@ from gentorch.training.engine import (
     TrainingTask,
     fit,
 )
+from gentorch.training.gan import ADAM_SETTINGS, AdamSetting, GANTask, layer_spectral_norms
 from gentorch.training.vae import VAETask, make_adam
 
 __all__ = [
@@ -43,3 +44,4 @@ __all__ = [
     "save_checkpoint",
     "write_atomic",
 ]
+__all__ += ["ADAM_SETTINGS", "AdamSetting", "GANTask", "layer_spectral_norms"]
