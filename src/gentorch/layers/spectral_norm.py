@@ -194,7 +194,7 @@ class SpectralNorm(nn.Module):
             weight = weight.movedim(self.dim, 0)
         return weight.reshape(weight.shape[0], -1)
 
-    def _power_iteration(self, weight: Tensor, n_iterations: int) -> None:
+    def _power_iteration(self, weight: Tensor, n_iterations: int) -> tuple[Tensor, Tensor]:
         """Update ``u``, ``v`` in place with ``n_iterations`` steps (no gradient, no autocast)."""
         dtype = _compute_dtype(weight)
         with torch.no_grad(), torch.autocast(weight.device.type, enabled=False):
@@ -202,10 +202,13 @@ class SpectralNorm(nn.Module):
             u, v = self.u.to(dtype), self.v.to(dtype)
             if self.mode == "matrix":
                 W = self._matrix(w)
+                # Products as (n, 1) matmuls, not mv: under torch.compile mv decomposes into
+                # pointwise ops that the backward may recompute from the buffers *after* their
+                # in-place update (wrong gradients); matmuls are saved, never recomputed.
                 for _ in range(n_iterations):
                     # v <- W^T u / ||W^T u||,  u <- W v / ||W v||
-                    v = _unit(torch.mv(W.t(), u), v, self.eps)
-                    u = _unit(torch.mv(W, v), u, self.eps)
+                    v = _unit((W.t() @ u.unsqueeze(1)).squeeze(1), v, self.eps)
+                    u = _unit((W @ v.unsqueeze(1)).squeeze(1), u, self.eps)
             else:
                 for _ in range(n_iterations):
                     # u <- A v / ||A v||,  v <- A^T u / ||A^T u||  (A: the conv operator)
@@ -216,15 +219,24 @@ class SpectralNorm(nn.Module):
                     v = _unit(Atu.squeeze(0), v, self.eps)
             self.u.copy_(u)
             self.v.copy_(v)
+        return u, v
 
-    def _sigma(self, weight: Tensor) -> Tensor:
-        """``u^T W v / (||u|| ||v||)`` as a 0-dim tensor, differentiable in ``weight`` only."""
+    def _sigma(self, weight: Tensor, uv: tuple[Tensor, Tensor] | None = None) -> Tensor:
+        """``u^T W v / (||u|| ||v||)`` as a 0-dim tensor, differentiable in ``weight`` only.
+
+        ``uv``: the vectors just computed by :meth:`_power_iteration`, else the buffers.
+        """
         dtype = _compute_dtype(weight)
         with torch.autocast(weight.device.type, enabled=False):
-            # clone: the buffers are updated in place by later forwards (two forwards, one
-            # backward must work)
-            u = self.u.to(dtype, copy=True)
-            v = self.v.to(dtype, copy=True)
+            if uv is None:
+                # copies: the buffers are updated in place by later forwards (two forwards, one
+                # backward must work)
+                u = self.u.to(dtype, copy=True)
+                v = self.v.to(dtype, copy=True)
+            else:
+                # the fresh vectors, not a re-read of the mutated buffers (under torch.compile
+                # the backward may otherwise recompute them from the already-updated buffers)
+                u, v = uv
             w = weight.to(dtype)
             if self.mode == "matrix":
                 sigma = torch.vdot(u, torch.mv(self._matrix(w), v))
@@ -234,14 +246,15 @@ class SpectralNorm(nn.Module):
             scale: Tensor = torch.linalg.vector_norm(u) * torch.linalg.vector_norm(v)
             return sigma / scale.clamp_min(self.eps)
 
-    def _normalize(self, weight: Tensor) -> Tensor:
+    def _normalize(self, weight: Tensor, uv: tuple[Tensor, Tensor] | None = None) -> Tensor:
         # W_sn = W / max(sigma, eps)
-        sigma = self._sigma(weight).clamp_min(self.eps)
+        sigma = self._sigma(weight, uv).clamp_min(self.eps)
         return weight / sigma.to(weight.dtype)
 
     def _warm_up(self, weight: Tensor) -> None:
-        """Set ``u``, ``v`` to the top singular vectors (Lanczos from the random ``v``), then
+        """Set ``u``, ``v`` to the top singular vectors (Lanczos from the current ``v``), then
         polish with a few power iterations so that ``u`` and ``v`` are consistent."""
+        weight = weight.detach()
         dtype = _compute_dtype(weight)
         w = weight.detach().to(dtype)
         if self.mode == "matrix":
@@ -280,9 +293,24 @@ class SpectralNorm(nn.Module):
     def forward(self, *args: Any, **kwargs: Any) -> Any:
         """Run the wrapped module with the normalized weight (one power step set in training)."""
         weight = self._weight()
-        if self.training:
-            self._power_iteration(weight, self.n_power_iterations)
-        return functional_call(self.module, {self.name: self._normalize(weight)}, args, kwargs)
+        uv = self._power_iteration(weight, self.n_power_iterations) if self.training else None
+        return functional_call(self.module, {self.name: self._normalize(weight, uv)}, args, kwargs)
+
+    def warm_up(self) -> None:
+        """Re-estimate ``u``, ``v`` from scratch for the current weight (no gradient).
+
+        Done at construction. Call it after replacing the weight by something unrelated to the
+        weight ``u``, ``v`` were tracking: weights loaded without their ``u``, ``v``, or averaged
+        weights (``torch.optim.swa_utils.AveragedModel``, whose averaged or stale buffers no longer
+        hold the top singular vectors of the averaged weight).
+
+        Example:
+            >>> ema = AveragedModel(disc, multi_avg_fn=get_ema_multi_avg_fn(0.999))
+            >>> for layer in ema.modules():
+            ...     if isinstance(layer, SpectralNorm): layer.warm_up()
+        """
+        with torch.no_grad():
+            self._warm_up(self._weight())
 
     def normalized_weight(self) -> Tensor:
         """``W / sigma`` with the current ``u``, ``v`` (no update; differentiable in ``W``)."""
