@@ -27,6 +27,17 @@ def test_kl_warmup_is_linear_then_flat() -> None:
     assert VAETask(VAE(8, [4], 2), beta=2.0).beta_at(0) == 2.0
 
 
+def test_cosine_learning_rate_decay() -> None:
+    task = VAETask(VAE(8, [4], 2), lr=0.1, lr_decay_steps=4, lr_final=0.1)
+    # 0.1 * (0.1 + 0.9 * (1 + cos(pi t / 4)) / 2) for t = 0..4, then flat
+    expected = [0.1, 0.0868198, 0.055, 0.0231802, 0.01, 0.01]
+    assert [task.lr_at(t) for t in range(6)] == pytest.approx(expected, rel=1e-6)
+    for t in range(3):
+        task.train_step(torch.rand(4, 8), None)
+        assert task.optimizer.param_groups[0]["lr"] == pytest.approx(expected[t])
+    assert VAETask(VAE(8, [4], 2), lr=0.1).lr_at(10**6) == 0.1
+
+
 def test_train_step_equals_a_hand_written_step() -> None:
     x = _data(32)
     torch.manual_seed(1)
@@ -115,6 +126,8 @@ def test_adam_is_fused_on_cpu() -> None:
         ({"iwae_k": 0}, "iwae_k: expected an int >= 1, got 0"),
         ({"lr": 0.0}, "lr: expected a positive learning rate, got 0.0"),
         ({"val_batch_size": 0}, "val_batch_size: expected an int >= 1, got 0"),
+        ({"lr_decay_steps": -1}, "lr_decay_steps: expected an int >= 0, got -1"),
+        ({"lr_final": 1.5}, r"lr_final: expected a fraction in \[0, 1\], got 1.5"),
     ],
 )
 def test_bad_arguments_are_named(kwargs: dict[str, float], message: str) -> None:

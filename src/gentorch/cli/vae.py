@@ -163,6 +163,15 @@ def _train_parser(p: argparse.ArgumentParser) -> None:
     objective.add_argument("--epochs", type=int, default=20)
     objective.add_argument("--batch-size", type=int, default=128)
     objective.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate")
+    objective.add_argument(
+        "--lr-decay",
+        choices=("none", "cosine"),
+        default="none",
+        help="cosine: the learning rate falls from --lr to --lr-final * lr over all --epochs",
+    )
+    objective.add_argument(
+        "--lr-final", type=float, default=0.0, help="final learning rate, as a fraction of --lr"
+    )
     objective.add_argument("--seed", type=int, default=0)
     objective.add_argument(
         "--compile", action="store_true", help="torch.compile the loss (slow start, faster steps)"
@@ -196,20 +205,15 @@ def _run_args(p: argparse.ArgumentParser) -> None:
 
 
 def _guard(command: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
-    """Report expected failures (bad values, missing files, divergence) as one line."""
-    from gentorch.data import DatasetError
-    from gentorch.training import CheckpointMismatchError, TrainingDiverged
+    """Report expected failures as one line: bad values (the library's ``ValueError`` names
+    the argument; dataset and checkpoint errors are ``ValueError`` too), missing files and
+    divergence."""
+    from gentorch.training import TrainingDiverged
 
     def run(args: argparse.Namespace) -> int:
         try:
             return command(args)
-        except (
-            _UsageError,
-            DatasetError,
-            FileNotFoundError,
-            CheckpointMismatchError,
-            TrainingDiverged,
-        ) as err:
+        except (_UsageError, ValueError, FileNotFoundError, TrainingDiverged) as err:
             print(f"gentorch: error: {err}", file=sys.stderr)
             return 2
 
@@ -360,9 +364,14 @@ def _train(args: argparse.Namespace) -> int:
             "--likelihood gaussian (or rescale the data)"
         )
     model = _build_model(args, data.train_x.shape[1], data.image_shape)
+    steps = args.epochs * math.ceil(
+        data.train_x.shape[0] / _positive("--batch-size", args.batch_size)
+    )
     task = VAETask(
         model,
         lr=args.lr,
+        lr_decay_steps=steps if args.lr_decay == "cosine" else 0,
+        lr_final=args.lr_final,
         beta=args.beta,
         kl_warmup_steps=args.kl_warmup,
         free_bits=args.free_bits,

@@ -2,12 +2,14 @@
 
 One step is ``loss = model.loss(x, y, beta=beta_t, free_bits=..., iwae_k=...)``, backward, and a
 fused Adam step, with the KL weight ramped linearly from 0 to ``beta`` over the first
-``kl_warmup_steps`` steps (Bowman et al. 2016; Sønderby et al. 2016). Validation is the mean
+``kl_warmup_steps`` steps (Bowman et al. 2016; Sønderby et al. 2016) and, optionally, a cosine
+learning-rate decay. Validation is the mean
 (negative) ELBO over the validation set in large batches.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any, cast
 
@@ -73,7 +75,11 @@ class VAETask:
 
     Args:
         model: a VAE with ``loss(x, y, *, beta, free_bits, iwae_k) -> dict`` and ``config()``.
-        lr: Adam learning rate.
+        lr: Adam learning rate (the peak one with ``lr_decay_steps``).
+        lr_decay_steps: if positive, the learning rate follows a half cosine from ``lr`` down
+            to ``lr * lr_final`` over this many steps, then stays there (Loshchilov & Hutter
+            2017, without restarts); 0 keeps it constant.
+        lr_final: the final learning rate as a fraction of ``lr``.
         weight_decay: Adam's L2 penalty.
         beta: weight of the KL term after the warm-up (1 is the ELBO).
         kl_warmup_steps: steps over which the KL weight rises linearly from 0 to ``beta``;
@@ -98,6 +104,8 @@ class VAETask:
         model: nn.Module,
         *,
         lr: float = 1e-3,
+        lr_decay_steps: int = 0,
+        lr_final: float = 0.0,
         weight_decay: float = 0.0,
         beta: float = 1.0,
         kl_warmup_steps: int = 0,
@@ -120,12 +128,19 @@ class VAETask:
             raise ValueError(f"free_bits: expected a float >= 0, got {free_bits!r}")
         if isinstance(iwae_k, bool) or not isinstance(iwae_k, int) or iwae_k < 1:
             raise ValueError(f"iwae_k: expected an int >= 1, got {iwae_k!r}")
+        if isinstance(lr_decay_steps, bool) or not isinstance(lr_decay_steps, int):
+            raise ValueError(f"lr_decay_steps: expected an int >= 0, got {lr_decay_steps!r}")
+        if lr_decay_steps < 0:
+            raise ValueError(f"lr_decay_steps: expected an int >= 0, got {lr_decay_steps!r}")
+        if not 0 <= lr_final <= 1:
+            raise ValueError(f"lr_final: expected a fraction in [0, 1], got {lr_final!r}")
         if isinstance(val_batch_size, bool) or not isinstance(val_batch_size, int):
             raise ValueError(f"val_batch_size: expected an int >= 1, got {val_batch_size!r}")
         if val_batch_size < 1:
             raise ValueError(f"val_batch_size: expected an int >= 1, got {val_batch_size!r}")
         self.model = model
         self.lr, self.weight_decay = float(lr), float(weight_decay)
+        self.lr_decay_steps, self.lr_final = lr_decay_steps, float(lr_final)
         self.beta, self.kl_warmup_steps = float(beta), kl_warmup_steps
         self.free_bits, self.iwae_k = float(free_bits), iwae_k
         self.compile, self.val_batch_size = compile, val_batch_size
@@ -150,8 +165,23 @@ class VAETask:
             return self.beta
         return self.beta * min(1.0, step / self.kl_warmup_steps)
 
+    def lr_at(self, step: int) -> float:
+        """The learning rate at (0-based) step ``step``.
+
+        ``lr_t = lr * (f + (1 - f) * (1 + cos(pi * min(t, T) / T)) / 2)`` with ``f = lr_final``
+        and ``T = lr_decay_steps``; ``lr`` when ``T = 0``.
+        """
+        if self.lr_decay_steps == 0:
+            return self.lr
+        progress = min(step, self.lr_decay_steps) / self.lr_decay_steps
+        cosine = 0.5 * (1.0 + math.cos(math.pi * progress))
+        return self.lr * (self.lr_final + (1.0 - self.lr_final) * cosine)
+
     def train_step(self, batch: Tensor, labels: Tensor | None) -> dict[str, Tensor]:
         """One Adam step on ``batch: (B, D)``; returns detached ``loss``, ``recon``, ``kl``."""
+        if self.lr_decay_steps:
+            for group in self.optimizer.param_groups:
+                group["lr"] = self.lr_at(self.step)
         beta: float | Tensor = self.beta_at(self.step)
         if self.compile and self.kl_warmup_steps:
             # A changing Python float would be baked into the graph and recompile every step.
@@ -193,6 +223,8 @@ class VAETask:
             "model_class": type(self.model).__name__,
             "model": model_config() if callable(model_config) else None,
             "lr": self.lr,
+            "lr_decay_steps": self.lr_decay_steps,
+            "lr_final": self.lr_final,
             "weight_decay": self.weight_decay,
             "beta": self.beta,
             "kl_warmup_steps": self.kl_warmup_steps,
