@@ -10,7 +10,7 @@ padding, padding mode, dilation, group count and output padding is handled witho
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TypeGuard
 
 import torch
@@ -111,6 +111,35 @@ def conv_adjoint(conv: _ConvNd, weight: Tensor, y: Tensor, input_shape: Sequence
     return grad
 
 
+def adjoint_operator(
+    conv: _ConvNd, weight: Tensor, input_shape: Sequence[int]
+) -> Callable[[Tensor], Tensor]:
+    """``y: (1, C_out, *spatial_out) -> A^T y: (1, *input_shape)`` for a fixed ``weight``.
+
+    Like :func:`conv_adjoint`, but the ``torch.func.vjp`` fallback is traced once and reused
+    (the map is linear, so one pullback serves every ``y``).
+    """
+    x = torch.zeros((1, *input_shape), device=weight.device, dtype=weight.dtype)
+    y = conv_apply(conv, weight, x)
+    fast = conv_adjoint(conv, weight, y, input_shape) if _has_fast_adjoint(conv) else None
+    if fast is not None and fast.shape == x.shape:
+        return lambda t: conv_adjoint(conv, weight, t, input_shape)
+    w = weight.detach()
+    pullback = torch.func.vjp(lambda t: conv_apply(conv, w, t), x)[1]
+
+    def adjoint(t: Tensor) -> Tensor:
+        grad: Tensor = pullback(t)[0]
+        return grad
+
+    return adjoint
+
+
+def _has_fast_adjoint(conv: _ConvNd) -> bool:
+    if isinstance(conv, _CONV_T):
+        return True
+    return conv.padding_mode == "zeros" and not isinstance(conv.padding, str)
+
+
 def check_input_shape(conv: _ConvNd, input_shape: Sequence[int], arg: str) -> tuple[int, ...]:
     """Validate a per-sample input shape ``(C_in, *spatial)`` for ``conv`` and return it.
 
@@ -173,13 +202,14 @@ def operator_norm_power(
     with torch.no_grad():
         v = torch.randn((1, *input_shape), generator=generator, device=weight.device)
         v = (v / torch.linalg.vector_norm(v)).to(weight.dtype)
+        adjoint = adjoint_operator(conv, weight, input_shape)
         sigma: Tensor = torch.zeros((), device=weight.device, dtype=weight.dtype)
         previous = math.nan
         for step in range(1, max_iterations + 1):
             # u <- A v / ||A v||,  sigma <- ||A^T u|| = u^T A v',  v' <- A^T u / sigma
             Av = conv_apply(conv, weight, v)
             u = Av / torch.linalg.vector_norm(Av).clamp_min(1e-30)
-            Atu = conv_adjoint(conv, weight, u, input_shape)
+            Atu = adjoint(u)
             sigma = torch.linalg.vector_norm(Atu).reshape(())
             if float(sigma) == 0.0:
                 return sigma
@@ -211,8 +241,10 @@ def operator_norm_lanczos(
     def apply(x: Tensor) -> Tensor:
         return conv_apply(conv, weight, x.reshape(1, *input_shape)).flatten()
 
+    operator_adjoint = adjoint_operator(conv, weight, input_shape)
+
     def adjoint(y: Tensor) -> Tensor:
-        return conv_adjoint(conv, weight, y.reshape(1, *out_shape), input_shape).flatten()
+        return operator_adjoint(y.reshape(1, *out_shape)).flatten()
 
     sigma, _, _ = top_singular_triplet(
         apply,

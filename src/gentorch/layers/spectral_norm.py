@@ -32,6 +32,7 @@ from torch.nn.modules.conv import _ConvNd
 from torch.nn.utils import parametrize
 
 from gentorch.layers._conv_operator import (
+    adjoint_operator,
     check_input_shape,
     conv_adjoint,
     conv_apply,
@@ -272,8 +273,10 @@ class SpectralNorm(nn.Module):
             def apply(x: Tensor) -> Tensor:
                 return conv_apply(conv, w, x.reshape(1, *shape)).flatten()
 
+            operator_adjoint = adjoint_operator(conv, w, shape)
+
             def adjoint(y: Tensor) -> Tensor:
-                return conv_adjoint(conv, w, y.reshape(1, *out_shape), shape).flatten()
+                return operator_adjoint(y.reshape(1, *out_shape)).flatten()
 
         sigma, u, v = top_singular_triplet(
             apply,
