@@ -1,0 +1,330 @@
+"""A LeNet-style classifier whose penultimate features score generated images without downloads.
+
+FID needs Inception-v3 weights from the internet; on 28x28 grey images a small classifier
+trained here does the same job: its 128-d penultimate features give a Fréchet distance ("FLD")
+and its class probabilities a classifier-based Inception Score
+(:mod:`gentorch.evaluation.gan_metrics`).
+
+The shipped recipe (:func:`train_classifier` with its defaults): Adam (lr 1e-3, halved every
+2 epochs), batch 128, 8 epochs, random shifts of up to 1 pixel, dropout 0.25 before the last
+layer, seed 0. The trained weights for MNIST and Fashion-MNIST ship as safetensors files in
+``gentorch/evaluation/weights/`` (see :func:`pretrained_classifier`); ``gentorch train
+classifier`` re-creates them.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from safetensors.torch import load_file, save_file
+from torch import Tensor, nn
+
+__all__ = [
+    "PRETRAINED",
+    "LeNet",
+    "classifier_accuracy",
+    "load_classifier",
+    "pretrained_classifier",
+    "save_classifier",
+    "train_classifier",
+]
+
+_WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
+
+#: Shipped classifiers: dataset name -> safetensors file in ``gentorch/evaluation/weights/``.
+PRETRAINED = {
+    "mnist": "lenet_mnist.safetensors",
+    "fashion-mnist": "lenet_fashion-mnist.safetensors",
+}
+
+
+class LeNet(nn.Module):
+    """LeNet-style CNN: two 5x5 conv + max-pool stages, a 128-unit hidden layer, class logits.
+
+    ``conv 5x5 (pad 2) 16 -> ReLU -> pool 2 -> conv 5x5 32 -> ReLU -> pool 2 -> dense 128 ->
+    ReLU -> dropout -> dense num_classes``. The 128 ReLU units before the last layer are the
+    features used by the Fréchet distance (:meth:`features`). About 117k parameters (470 KB).
+
+    Args:
+        in_channels: image channels (1 for MNIST).
+        num_classes: number of classes.
+        feature_dim: width of the penultimate (feature) layer.
+        dropout: dropout probability before the last layer (training only).
+
+    Shape:
+        - Input: ``(B, in_channels, 28, 28)``, values in ``[0, 1]``.
+        - Output: ``(B, num_classes)`` logits; :meth:`features` gives ``(B, feature_dim)``.
+
+    Example:
+        >>> net = LeNet().eval()
+        >>> net(torch.rand(4, 1, 28, 28)).shape, net.features(torch.rand(4, 1, 28, 28)).shape
+        (torch.Size([4, 10]), torch.Size([4, 128]))
+    """
+
+    image_size = 28
+
+    def __init__(
+        self,
+        in_channels: int = 1,
+        num_classes: int = 10,
+        feature_dim: int = 128,
+        dropout: float = 0.25,
+    ) -> None:
+        super().__init__()
+        for name, value in (
+            ("in_channels", in_channels),
+            ("num_classes", num_classes),
+            ("feature_dim", feature_dim),
+        ):
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"{name}: expected a positive integer, got {value!r}")
+        if not 0.0 <= dropout < 1.0:
+            raise ValueError(f"dropout: expected a probability in [0, 1), got {dropout!r}")
+        self.in_channels = in_channels
+        self.num_classes = num_classes
+        self.feature_dim = feature_dim
+        self.conv1 = nn.Conv2d(in_channels, 16, 5, padding=2)
+        self.conv2 = nn.Conv2d(16, 32, 5)
+        self.fc1 = nn.Linear(32 * 5 * 5, feature_dim)
+        self.dropout = nn.Dropout(dropout)
+        self.fc2 = nn.Linear(feature_dim, num_classes)
+
+    def _check(self, x: Tensor) -> None:
+        expected = (self.in_channels, self.image_size, self.image_size)
+        if not isinstance(x, Tensor) or x.dim() != 4 or tuple(x.shape[1:]) != expected:
+            got = tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__
+            raise ValueError(f"x: expected shape (B, {', '.join(map(str, expected))}), got {got}")
+
+    def features(self, x: Tensor) -> Tensor:
+        """Penultimate features ``(B, feature_dim)`` of images ``x: (B, C, 28, 28)``."""
+        self._check(x)
+        # 28 -> conv (pad 2) 28 -> pool 14 -> conv 10 -> pool 5
+        h = F.max_pool2d(F.relu(self.conv1(x)), 2)
+        h = F.max_pool2d(F.relu(self.conv2(h)), 2)
+        return F.relu(self.fc1(h.flatten(1)))
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Class logits ``(B, num_classes)`` of images ``x: (B, C, 28, 28)``."""
+        out: Tensor = self.fc2(self.dropout(self.features(x)))
+        return out
+
+
+def _as_images(name: str, images: Tensor, channels: int) -> Tensor:
+    # Flat (N, C*28*28) rows, as gentorch.data.load returns them, are viewed as (N, C, 28, 28).
+    if not isinstance(images, Tensor) or not images.is_floating_point():
+        raise TypeError(f"{name}: expected a floating-point tensor in [0, 1]")
+    if images.dim() == 2 and images.shape[1] == channels * 28 * 28:
+        return images.view(-1, channels, 28, 28)
+    if images.dim() == 4 and tuple(images.shape[1:]) == (channels, 28, 28):
+        return images
+    raise ValueError(
+        f"{name}: expected shape (N, {channels * 784}) or (N, {channels}, 28, 28), "
+        f"got {tuple(images.shape)}"
+    )
+
+
+def _random_shift(x: Tensor, max_shift: int, generator: torch.Generator) -> Tensor:
+    """Translate each image of ``x: (B, C, H, W)`` by up to ``max_shift`` pixels (zero fill)."""
+    if max_shift == 0:
+        return x
+    b, _, h, w = x.shape
+    padded = F.pad(x, (max_shift,) * 4)
+    shifts = torch.randint(0, 2 * max_shift + 1, (b, 2), generator=generator).to(x.device)
+    # out[i, :, r, c] = padded[i, :, r + dy_i, c + dx_i]
+    rows = (shifts[:, 0, None] + torch.arange(h, device=x.device))[:, :, None]
+    cols = (shifts[:, 1, None] + torch.arange(w, device=x.device))[:, None, :]
+    batch = torch.arange(b, device=x.device)[:, None, None]
+    return padded.permute(0, 2, 3, 1)[batch, rows, cols].permute(0, 3, 1, 2)
+
+
+def classifier_accuracy(
+    model: LeNet, images: Tensor, labels: Tensor, *, batch_size: int = 1000
+) -> float:
+    """Fraction of ``images`` (``(N, 784)`` or ``(N, C, 28, 28)``) classified as ``labels (N,)``.
+
+    Example:
+        >>> net = LeNet()
+        >>> acc = classifier_accuracy(net, torch.rand(10, 784), torch.zeros(10, dtype=torch.long))
+        >>> 0.0 <= acc <= 1.0
+        True
+    """
+    x = _as_images("images", images, model.in_channels)
+    if not isinstance(labels, Tensor) or labels.shape != (x.shape[0],):
+        got = tuple(labels.shape) if isinstance(labels, Tensor) else type(labels).__name__
+        raise ValueError(f"labels: expected shape ({x.shape[0]},), got {got}")
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    correct = 0
+    with torch.no_grad():
+        for start in range(0, x.shape[0], batch_size):
+            xb = x[start : start + batch_size].to(device)
+            yb = labels[start : start + batch_size].to(device)
+            correct += int((model(xb).argmax(dim=1) == yb).sum())
+    model.train(was_training)
+    return correct / max(1, x.shape[0])
+
+
+def train_classifier(
+    images: Tensor,
+    labels: Tensor,
+    *,
+    epochs: int = 8,
+    batch_size: int = 128,
+    lr: float = 1e-3,
+    max_shift: int = 1,
+    seed: int = 0,
+    device: str | torch.device | None = None,
+    on_epoch_end: Callable[[int, LeNet], None] | None = None,
+) -> LeNet:
+    """Train a :class:`LeNet` with the shipped recipe and return it (in eval mode).
+
+    Recipe: Adam (``lr``, halved every 2 epochs), cross-entropy, mini-batches of ``batch_size``
+    in a seeded random order, every image shifted by up to ``max_shift`` pixels each time it is
+    seen. With the defaults it reaches 99.3% test accuracy on MNIST (docs/results.md).
+
+    Args:
+        images: ``(N, C*784)`` flat (as ``gentorch.data.load`` returns) or ``(N, C, 28, 28)``,
+            values in ``[0, 1]``.
+        labels: ``(N,)`` int64 class indices in ``[0, num_classes)``; the number of classes is
+            ``labels.max() + 1``, at least 2.
+        epochs: passes over the data.
+        batch_size: images per step.
+        lr: initial Adam learning rate.
+        max_shift: largest random translation in pixels (0 disables the augmentation).
+        seed: seeds the initialization, the order and the shifts.
+        device: where to train (default: CPU); ``images`` may stay on the CPU.
+        on_epoch_end: called as ``on_epoch_end(epoch, model)`` after every epoch (1-based).
+
+    Returns:
+        The trained model, in eval mode, on ``device``.
+
+    Example:
+        >>> x, y = torch.rand(64, 784), torch.randint(0, 10, (64,))
+        >>> net = train_classifier(x, y, epochs=1, batch_size=32)
+        >>> net(x[:2].view(2, 1, 28, 28)).shape
+        torch.Size([2, 10])
+    """
+    if not isinstance(labels, Tensor) or labels.dim() != 1 or labels.dtype != torch.int64:
+        raise ValueError("labels: expected an int64 tensor of shape (N,)")
+    channels = images.shape[1] // 784 if images.dim() == 2 else images.shape[1]
+    x = _as_images("images", images, max(1, channels))
+    if labels.shape[0] != x.shape[0]:
+        raise ValueError(
+            f"labels: expected {x.shape[0]} labels (one per image), got {labels.shape[0]}"
+        )
+    if int(labels.min()) < 0:
+        raise ValueError(f"labels: expected class indices >= 0, got {int(labels.min())}")
+    for name, value in (("epochs", epochs), ("batch_size", batch_size)):
+        if not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name}: expected a positive integer, got {value!r}")
+    if max_shift < 0:
+        raise ValueError(f"max_shift: expected >= 0 pixels, got {max_shift}")
+    num_classes = max(2, int(labels.max()) + 1)
+    dev = torch.device(device) if device is not None else torch.device("cpu")
+    gen = torch.Generator().manual_seed(seed)
+    torch.manual_seed(seed)  # dropout masks
+    model = LeNet(in_channels=x.shape[1], num_classes=num_classes).to(dev)
+    with torch.no_grad():
+        for p in model.parameters():  # seeded re-initialization, independent of global state
+            if p.dim() > 1:
+                nn.init.kaiming_uniform_(p, a=math.sqrt(5), generator=gen)
+            else:
+                p.uniform_(-0.01, 0.01, generator=gen)
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=2, gamma=0.5)
+    n = x.shape[0]
+    for epoch in range(1, epochs + 1):
+        model.train()
+        order = torch.randperm(n, generator=gen)
+        for start in range(0, n, batch_size):
+            idx = order[start : start + batch_size]
+            xb = _random_shift(x[idx], max_shift, gen).to(dev)
+            loss = F.cross_entropy(model(xb), labels[idx].to(dev))
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+        scheduler.step()
+        model.eval()
+        if on_epoch_end is not None:
+            on_epoch_end(epoch, model)
+    return model.eval()
+
+
+def save_classifier(
+    model: LeNet, path: str | Path, *, metadata: dict[str, str] | None = None
+) -> Path:
+    """Write ``model`` to a safetensors file (architecture sizes in its metadata); returns the path.
+
+    Example:
+        >>> p = save_classifier(LeNet(), "/tmp/lenet.safetensors")
+        >>> load_classifier(p).num_classes
+        10
+    """
+    if not isinstance(model, LeNet):
+        raise TypeError(f"model: expected a LeNet, got {type(model).__name__}")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sizes = {
+        "in_channels": model.in_channels,
+        "num_classes": model.num_classes,
+        "feature_dim": model.feature_dim,
+    }
+    meta = {"gentorch_model": "LeNet", "config": json.dumps(sizes), **(metadata or {})}
+    tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    tmp = path.with_name(path.name + ".tmp")
+    save_file(tensors, str(tmp), metadata=meta)
+    tmp.replace(path)
+    return path
+
+
+def _read_metadata(path: Path) -> dict[str, str]:
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="pt") as f:
+        meta: dict[str, str] | None = f.metadata()
+    return meta or {}
+
+
+def load_classifier(path: str | Path, *, device: str | torch.device = "cpu") -> LeNet:
+    """Load a :class:`LeNet` written by :func:`save_classifier` (no pickle), in eval mode.
+
+    Example:
+        >>> net = load_classifier(save_classifier(LeNet(), "/tmp/lenet.safetensors"))
+        >>> net.training
+        False
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"path: no classifier file at {path}")
+    meta = _read_metadata(path)
+    if meta.get("gentorch_model") != "LeNet" or "config" not in meta:
+        raise ValueError(f"path: {path} is not a gentorch LeNet file (metadata {meta})")
+    sizes = json.loads(meta["config"])
+    model = LeNet(**{k: int(v) for k, v in sizes.items()})
+    model.load_state_dict(load_file(str(path)))
+    return model.to(device).eval()
+
+
+def pretrained_classifier(dataset: str = "mnist", *, device: str | torch.device = "cpu") -> LeNet:
+    """The shipped :class:`LeNet` trained on ``dataset`` (``"mnist"`` or ``"fashion-mnist"``).
+
+    Example:
+        >>> net = pretrained_classifier("mnist")
+        >>> net.features(torch.rand(2, 1, 28, 28)).shape
+        torch.Size([2, 128])
+    """
+    if dataset not in PRETRAINED:
+        raise ValueError(f"dataset: expected one of {tuple(PRETRAINED)}, got {dataset!r}")
+    path = _WEIGHTS_DIR / PRETRAINED[dataset]
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"no shipped classifier at {path}; create it with "
+            f"`gentorch train classifier --dataset {dataset} --out {path}`"
+        )
+    return load_classifier(path, device=device)

@@ -1,0 +1,136 @@
+"""Sample-quality numbers for GANs from a small classifier: FLD and a classifier Inception Score.
+
+- FLD: the Fréchet distance between the classifier's penultimate features of real and of
+  generated images (FID with a LeNet in place of Inception-v3; lower is better).
+- IS: ``exp(E_x KL(p(y|x) || p(y)))`` with the classifier's class probabilities (Salimans et al.,
+  2016; higher is better, at most the number of classes).
+
+Both take images as tensors ``(N, C, 28, 28)`` in ``[0, 1]`` (or flat ``(N, C*784)``) and a
+:class:`~gentorch.evaluation.classifier.LeNet`.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from gentorch.evaluation.classifier import LeNet, _as_images
+from gentorch.evaluation.frechet import frechet_distance
+
+__all__ = [
+    "classifier_features",
+    "classifier_inception_score",
+    "classifier_probabilities",
+    "fld",
+    "inception_score",
+]
+
+
+def _batched(classifier: LeNet, images: Tensor, batch_size: int, head: bool) -> Tensor:
+    if not isinstance(classifier, LeNet):
+        raise TypeError(f"classifier: expected a LeNet, got {type(classifier).__name__}")
+    if not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size: expected a positive integer, got {batch_size!r}")
+    x = _as_images("images", images, classifier.in_channels)
+    if x.shape[0] == 0:
+        raise ValueError("images: expected at least one image, got 0")
+    device = next(classifier.parameters()).device
+    was_training = classifier.training
+    classifier.eval()
+    outs = []
+    with torch.no_grad():
+        for start in range(0, x.shape[0], batch_size):
+            xb = x[start : start + batch_size].to(device)
+            outs.append(torch.softmax(classifier(xb), dim=1) if head else classifier.features(xb))
+    classifier.train(was_training)
+    return torch.cat(outs)
+
+
+def classifier_features(classifier: LeNet, images: Tensor, *, batch_size: int = 500) -> Tensor:
+    """Penultimate features ``(N, feature_dim)`` of ``images`` (``(N, C, 28, 28)`` or flat).
+
+    Example:
+        >>> net = LeNet()
+        >>> classifier_features(net, torch.rand(6, 784)).shape
+        torch.Size([6, 128])
+    """
+    return _batched(classifier, images, batch_size, head=False)
+
+
+def classifier_probabilities(classifier: LeNet, images: Tensor, *, batch_size: int = 500) -> Tensor:
+    """Class probabilities ``p(y|x)``, ``(N, num_classes)``, of ``images``.
+
+    Example:
+        >>> p = classifier_probabilities(LeNet(), torch.rand(6, 1, 28, 28))
+        >>> p.shape, bool(torch.allclose(p.sum(1), torch.ones(6)))
+        (torch.Size([6, 10]), True)
+    """
+    return _batched(classifier, images, batch_size, head=True)
+
+
+def inception_score(probs: Tensor) -> float:
+    """``exp(E_x KL(p(y|x) || p(y)))`` from class probabilities ``probs: (N, K)``.
+
+    ``p(y)`` is the mean of the rows. The score is 1 when every row is the same and ``K`` when
+    the rows are one-hot and the classes equally frequent.
+
+    Args:
+        probs: ``(N, K)`` non-negative rows that sum to 1.
+
+    Returns:
+        The score as a Python float in ``[1, K]``.
+
+    Example:
+        >>> inception_score(torch.eye(4))
+        4.0
+    """
+    if not isinstance(probs, Tensor) or probs.dim() != 2 or probs.shape[0] == 0:
+        got = tuple(probs.shape) if isinstance(probs, Tensor) else type(probs).__name__
+        raise ValueError(f"probs: expected shape (N, K) with N >= 1, got {got}")
+    p = probs.detach().to(torch.float64)
+    if bool((p < 0).any()) or not torch.allclose(p.sum(1), torch.ones_like(p[:, 0]), atol=1e-4):
+        raise ValueError("probs: expected non-negative rows that sum to 1 (softmax outputs)")
+    marginal = p.mean(dim=0, keepdim=True)
+    # KL(p(y|x) || p(y)) = sum_y p(y|x) (log p(y|x) - log p(y)), with 0 log 0 = 0
+    kl = (torch.special.xlogy(p, p) - torch.special.xlogy(p, marginal)).sum(dim=1)
+    return float(torch.exp(kl.mean()))
+
+
+def classifier_inception_score(
+    classifier: LeNet, images: Tensor, *, batch_size: int = 500
+) -> float:
+    """Classifier-based Inception Score of ``images`` (higher is better, at most K).
+
+    Example:
+        >>> s = classifier_inception_score(LeNet(), torch.rand(20, 784))
+        >>> 1.0 <= s <= 10.0
+        True
+    """
+    return inception_score(classifier_probabilities(classifier, images, batch_size=batch_size))
+
+
+def fld(classifier: LeNet, real: Tensor, fake: Tensor, *, batch_size: int = 500) -> float:
+    """Fréchet distance between the classifier features of ``real`` and ``fake`` images.
+
+    Use the same number of images on both sides (several thousand for a stable number: the
+    estimate is biased upwards for small N); the real-vs-real value (e.g. test vs train) is the
+    floor that a perfect generator would reach at that N.
+
+    Args:
+        classifier: the feature network.
+        real: ``(N_r, C, 28, 28)`` or flat ``(N_r, C*784)`` images in ``[0, 1]``.
+        fake: ``(N_f, C, 28, 28)`` or flat, in ``[0, 1]``.
+        batch_size: images per forward pass.
+
+    Returns:
+        The distance (squared, as FID) as a float ``>= 0``.
+
+    Example:
+        >>> net = LeNet()
+        >>> d = fld(net, torch.rand(50, 784), torch.rand(50, 784))
+        >>> d >= 0.0
+        True
+    """
+    fr = classifier_features(classifier, real, batch_size=batch_size)
+    ff = classifier_features(classifier, fake, batch_size=batch_size)
+    return frechet_distance(fr, ff)
