@@ -43,6 +43,10 @@ def _png(path: Path) -> tuple[int, int]:
         return image.size
 
 
+def _size(columns: int, rows: int) -> tuple[int, int]:
+    return 4 * (columns * 10 + 2), 4 * (rows * 10 + 2)
+
+
 def _train(out: Path, *extra: str) -> int:
     return main(
         [
@@ -67,8 +71,8 @@ def test_train_writes_checkpoint_history_and_pictures(
     names = ["samples", "reconstructions", "loss_curves", "latent_manifold", "latent_scatter"]
     for name in names:
         _png(trained / f"{name}.png")
-    # the 8x8 digits are enlarged 4x: 20 x (32 + 2) + 2 pixels across
-    assert _png(trained / "latent_manifold.png") == (682, 682)
+    # the 8x8 digits are enlarged 4x; the manifold has no padding: 4 * 20 * 8 pixels across
+    assert _png(trained / "latent_manifold.png") == (640, 640)
     meta = read_checkpoint_metadata(trained)
     assert meta["epoch"] == 2
     assert meta["config"]["model"]["hidden_dims"] == [512, 256]  # the book preset
@@ -113,15 +117,16 @@ def test_commands_on_a_trained_run(trained: Path, capsys: pytest.CaptureFixture[
     assert len(result["kl_per_dimension"]) == 2
 
     assert main(["sample", "vae", *run, "--n", "10", "--out", str(trained / "s.png")]) == 0
-    assert _png(trained / "s.png") == (4 * 34 + 2, 3 * 34 + 2)  # ceil(sqrt(10)) = 4 per row
+    # grids of 8x8 images with 2 pixels of padding, enlarged 4x: 4 * (n * 10 + 2) pixels
+    assert _png(trained / "s.png") == _size(4, 3)  # ceil(sqrt(10)) = 4 per row
     assert main(["reconstruct", "vae", *run, "--n", "16"]) == 0
-    assert _png(trained / "reconstructions.png") == (8 * 34 + 2, 4 * 34 + 2)
+    assert _png(trained / "reconstructions.png") == _size(8, 4)  # inputs and outputs
     assert main(["interpolate", "vae", *run, "--pairs", "3", "--steps", "5"]) == 0
-    assert _png(trained / "interpolation.png") == (5 * 34 + 2, 3 * 34 + 2)
+    assert _png(trained / "interpolation.png") == _size(5 + 2, 3)  # the two ends beside
     assert main(["plot-latent", "vae", *run, "--grid", "5"]) == 0
-    assert _png(trained / "latent_manifold.png") == (5 * 34 + 2, 5 * 34 + 2)
+    assert _png(trained / "latent_manifold.png") == (4 * 5 * 8, 4 * 5 * 8)
     assert main(["denoise", "vae", *run, "--n", "4"]) == 0
-    assert _png(trained / "denoising.png") == (4 * 34 + 2, 3 * 34 + 2)
+    assert _png(trained / "denoising.png") == _size(4, 3)  # clean, noisy, denoised
     assert main(["anomaly", "vae", *run]) == 0  # the class left out in training: 3
     _png(trained / "anomaly.png")
     anomaly = json.loads((trained / "anomaly.json").read_text())

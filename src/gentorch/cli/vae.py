@@ -419,12 +419,14 @@ def _train(args: argparse.Namespace) -> int:
     shape = data.image_shape
     generator = torch.Generator(device=config.device).manual_seed(args.seed)
     _grid(model.sample(64, generator=generator), shape, out / "samples.png")
-    _picture_reconstructions(model, data.test_x[:32].to(config.device), shape, out)
+    _picture_reconstructions(
+        model, data.test_x[:32].to(config.device), shape, out / "reconstructions.png"
+    )
     latent_dim = int(model.latent_dim)
     if latent_dim == 2:
         _picture_manifold(model, shape, 20, out / "latent_manifold.png")
         if data.test_y is not None:
-            _picture_scatter(model, data.test_x, data.test_y, data.class_names, out)
+            _picture_scatter(model, data.test_x, data.test_y, out / "latent_scatter.png")
     return 0
 
 
@@ -474,7 +476,7 @@ def _reconstruct(args: argparse.Namespace) -> int:
     shape = _image_shape(info)
     x = _load_data(_data_spec(info, args)).test_x[: _positive("--n", args.n)]
     out = Path(args.out) if args.out else Path(args.run_dir) / "reconstructions.png"
-    _picture_reconstructions(model, x.to(next(model.parameters()).device), shape, out.parent, out)
+    _picture_reconstructions(model, x.to(next(model.parameters()).device), shape, out)
     return 0
 
 
@@ -487,18 +489,16 @@ def _interpolate(args: argparse.Namespace) -> int:
     x = _load_data(_data_spec(info, args)).test_x
     if x.shape[0] < 2 * pairs:
         raise _UsageError(f"--pairs {pairs}: the test set has only {x.shape[0]} images")
+    from gentorch.plotting import save_interpolation
+
     generator = torch.Generator().manual_seed(args.seed)
     chosen = x[torch.randperm(x.shape[0], generator=generator)[: 2 * pairs]]
     chosen = chosen.to(next(model.parameters()).device)
-    with torch.no_grad():
-        mu, _ = model.encode(chosen)
-        a, b = mu[:pairs], mu[pairs:]
-        # z(t) = (1 - t) z_a + t z_b, t in [0, 1]: (pairs, steps, L)
-        t = torch.linspace(0, 1, steps, device=mu.device).view(1, steps, 1)
-        z = (1 - t) * a.unsqueeze(1) + t * b.unsqueeze(1)
-        images = _decoded_means(model, z)
     out = Path(args.out) if args.out else Path(args.run_dir) / "interpolation.png"
-    _grid(images.reshape(pairs * steps, -1), shape, out, nrow=steps)
+    path = save_interpolation(
+        model, chosen[:pairs], chosen[pairs:], out, shape, steps, scale=_scale(shape)
+    )
+    print(f"wrote {path}")
     return 0
 
 
@@ -516,7 +516,7 @@ def _plot_latent(args: argparse.Namespace) -> int:
     if data.test_y is None:
         print("the test set has no labels: no class-coloured scatter")
         return 0
-    _picture_scatter(model, data.test_x, data.test_y, data.class_names, folder)
+    _picture_scatter(model, data.test_x, data.test_y, folder / "latent_scatter.png")
     return 0
 
 
@@ -576,109 +576,69 @@ def _denoise(args: argparse.Namespace) -> int:
 
 
 # ---------------------------------------------------------------------------------- pictures
+def _scale(shape: Sequence[int]) -> int:
+    """Pixel magnification that shows images at least ``_MIN_PICTURE_SIDE`` pixels across."""
+    return max(1, math.ceil(_MIN_PICTURE_SIDE / min(shape[-2:])))
+
+
 def _grid(flat: Tensor, shape: Sequence[int], path: Path, nrow: int | None = None) -> Path:
-    """Write images ``flat: (N, C*H*W)`` in [0, 1] as a grid, enlarged when small."""
+    """Write images ``flat: (N, C*H*W)`` as a grid, enlarged when small."""
     from gentorch.plotting import save_image_grid
 
-    c, h, w = shape
     # Gaussian decoders' means may leave [0, 1]: shown clipped, as every image viewer would.
-    images = flat.detach().float().cpu().reshape(-1, c, h, w).clamp(0, 1)
-    scale = math.ceil(_MIN_PICTURE_SIDE / min(h, w))
-    if scale > 1:
-        images = images.repeat_interleave(scale, dim=2).repeat_interleave(scale, dim=3)
-    path = save_image_grid(images, path, nrow=nrow)
+    images = flat.detach().float().cpu().reshape(-1, *shape).clamp(0, 1)
+    path = save_image_grid(images, path, nrow=nrow, scale=_scale(shape))
     print(f"wrote {path}")
     return path
 
 
-def _picture_reconstructions(
-    model: VAE, x: Tensor, shape: Sequence[int], folder: Path, path: Path | None = None
-) -> None:
+def _picture_reconstructions(model: VAE, x: Tensor, shape: Sequence[int], path: Path) -> None:
     """Rows of 8: inputs, then their reconstructions below them."""
-    recon = model.reconstruct(x)
-    rows = []
-    for start in range(0, x.shape[0], 8):
-        rows += [x[start : start + 8], recon[start : start + 8]]
-    _grid(torch.cat(rows), shape, path or folder / "reconstructions.png", nrow=8)
+    from gentorch.plotting import save_reconstructions
+
+    recon = model.reconstruct(x).clamp(0, 1)
+    out = save_reconstructions(x, recon, path, shape, nrow=8, scale=_scale(shape))
+    print(f"wrote {out}")
 
 
 def _picture_manifold(model: VAE, shape: Sequence[int], n: int, path: Path) -> None:
-    """Decoded means over an ``n x n`` grid of the 2-D latent space at Gaussian quantiles."""
-    device = next(model.parameters()).device
-    # z = Phi^-1(p) for p evenly spaced in (0, 1): equal prior mass between neighbours
-    p = torch.linspace(0.5 / n, 1 - 0.5 / n, n, device=device)
-    q = torch.distributions.Normal(0.0, 1.0).icdf(p)
-    z = torch.stack(torch.meshgrid(q, q.flip(0), indexing="xy"), dim=-1).reshape(-1, 2)
-    with torch.no_grad():
-        images = _decoded_means(model, z)
-    _grid(images, shape, path, nrow=n)
+    from gentorch.plotting import save_latent_manifold
+
+    print(f"wrote {save_latent_manifold(model, path, shape, n, scale=_scale(shape))}")
 
 
-def _picture_scatter(
-    model: VAE,
-    x: Tensor,
-    y: Tensor,
-    class_names: Sequence[str] | None,
-    folder: Path,
-) -> None:
-    import matplotlib
+def _picture_scatter(model: VAE, x: Tensor, y: Tensor, path: Path) -> None:
+    from gentorch.evaluation import posterior_means
+    from gentorch.plotting import save_latent_scatter
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    device = next(model.parameters()).device
-    with torch.no_grad():
-        mu = torch.cat(
-            [model.encode(x[i : i + 2048].to(device))[0] for i in range(0, len(x), 2048)]
-        )
-    points_xy, labels = mu.cpu().numpy(), y.cpu().numpy()
-    fig, ax = plt.subplots(figsize=(6, 6))
-    points = ax.scatter(points_xy[:, 0], points_xy[:, 1], c=labels, cmap="tab10", s=4, alpha=0.8)
-    names = class_names or [str(c) for c in range(int(labels.max()) + 1)]
-    handles, _ = points.legend_elements()
-    ax.legend(handles, names[: len(handles)], loc="best", fontsize=8, markerscale=0.8)
-    ax.set_xlabel("z[0]")
-    ax.set_ylabel("z[1]")
-    ax.set_title("posterior means of the test set")
-    path = folder / "latent_scatter.png"
-    fig.savefig(path, dpi=100, bbox_inches="tight")
-    plt.close(fig)
-    print(f"wrote {path}")
+    mu = posterior_means(model, x.to(next(model.parameters()).device))
+    out = save_latent_scatter(mu, y, path, title="posterior means of the test set")
+    print(f"wrote {out}")
 
 
 def _picture_loss_curves(rows: list[dict[str, float]], path: Path) -> None:
-    from gentorch.plotting import save_line_plot
+    from gentorch.plotting import save_loss_curves
 
-    epochs = [r["epoch"] for r in rows]
-    series = {"train loss": [r["train_loss"] for r in rows]}
-    if "val_loss" in rows[0]:
-        series["test loss (-ELBO)"] = [r["val_loss"] for r in rows]
-    out = save_line_plot(epochs, series, path, "epoch", "nats per example", title="VAE loss")
-    print(f"wrote {out}")
+    # loss = recon + beta * KL per example; "elbo" repeats -loss, seconds and steps are not curves
+    kept = ("epoch", "train_loss", "val_loss", "train_recon", "val_recon", "train_kl", "val_kl")
+    curves = [{k: r[k] for k in kept if k in r} for r in rows]
+    print(f"wrote {save_loss_curves(curves, path, title='nats per example')}")
 
 
 def _picture_histogram(
     scores: Tensor, is_anomaly: Tensor, anomalous: int, auc: float, score: str, path: Path
 ) -> None:
-    import matplotlib
+    from gentorch.plotting import save_histogram
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6, 4))
-    values = scores.numpy()
-    mask = is_anomaly.numpy()
-    bins = 50
-    ax.hist(values[~mask], bins=bins, alpha=0.6, density=True, label="other classes")
-    ax.hist(values[mask], bins=bins, alpha=0.6, density=True, label=f"class {anomalous}")
-    ax.set_xlabel(f"anomaly score (-{score.upper()}, nats)")
-    ax.set_ylabel("density")
-    ax.set_title(f"ROC-AUC {auc:.3f}")
-    ax.legend()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100, bbox_inches="tight")
-    plt.close(fig)
-    print(f"wrote {path}")
+    out = save_histogram(
+        scores,
+        is_anomaly,
+        path,
+        xlabel=f"anomaly score: -{score.upper()} (nats)",
+        label_names={False: "other classes", True: f"class {anomalous}"},
+        title=f"ROC-AUC {auc:.3f}",
+    )
+    print(f"wrote {out}")
 
 
 # ----------------------------------------------------------------------------------- helpers
@@ -695,12 +655,6 @@ def _image_shape(info: dict[str, Any]) -> tuple[int, int, int]:
         raise _UsageError(f"the run's data ({info['data']['dataset']!r}) are not images")
     c, h, w = shape
     return int(c), int(h), int(w)
-
-
-def _decoded_means(model: VAE, z: Tensor) -> Tensor:
-    """The mean of ``p(x | z)``: ``sigmoid(logits)`` for Bernoulli decoders, else the output."""
-    out: Tensor = model.decode(z)
-    return torch.sigmoid(out) if model.likelihood == "bernoulli" else out
 
 
 def _positive(flag: str, value: int) -> int:
