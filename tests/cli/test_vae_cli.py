@@ -137,6 +137,18 @@ def test_commands_on_a_trained_run(trained: Path, capsys: pytest.CaptureFixture[
     assert "ROC-AUC" in out
 
 
+def test_dynamic_binarization_binarizes_the_test_set_once(tmp_path: Path) -> None:
+    assert _train(tmp_path, "--hidden-dims", "16", "--binarize", "dynamic") == 0
+    assert json.loads((tmp_path / "run.json").read_text())["data"]["binarize"] == "dynamic"
+    assert read_checkpoint_metadata(tmp_path)["train_config"]["binarize"] == "dynamic"
+    from gentorch.cli.vae import _load_data
+
+    spec = json.loads((tmp_path / "run.json").read_text())["data"]
+    first, second = _load_data(spec).test_x, _load_data(spec).test_x
+    assert set(first.unique().tolist()) == {0.0, 1.0}
+    assert torch.equal(first, second)  # the same fixed draw every time
+
+
 def test_tabular_data_with_a_gaussian_likelihood(tmp_path: Path) -> None:
     rng = np.random.default_rng(0)
     table = rng.normal(size=(60, 5)).astype(np.float32) * 3.0

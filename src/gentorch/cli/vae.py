@@ -120,7 +120,8 @@ def _train_parser(p: argparse.ArgumentParser) -> None:
         "--binarize",
         choices=("none", "dynamic"),
         default="none",
-        help="dynamic: a fresh Bernoulli(x) draw of every training batch",
+        help="dynamic: a fresh Bernoulli(x) draw of every training batch; the test set is "
+        "binarized once, with a fixed seed, so that its likelihood is comparable across runs",
     )
     data.add_argument(
         "--label-column", default=None, help="label column of a .csv/.npy array (index or name)"
@@ -243,6 +244,9 @@ def _load_data(spec: dict[str, Any]) -> _Data:
         train_x, train_y = data.load(name, "train", root)
         test_split = "valid" if "valid" in meta.splits else "test"
         test_x, test_y = data.load(name, test_split, root)
+        if spec.get("binarize") == "dynamic":
+            # one fixed draw x_b ~ Bernoulli(x) of the test set (seed 0), the same in every run
+            test_x = torch.bernoulli(test_x, generator=torch.Generator().manual_seed(0))
         result = _Data(train_x, train_y, test_x, test_y, meta.image_shape, meta.class_names)
     else:
         result = _load_user_data(Path(name), spec)
@@ -349,6 +353,7 @@ def _train(args: argparse.Namespace) -> int:
     out = Path(args.out)
     spec = {
         "dataset": args.dataset,
+        "binarize": None if args.binarize == "none" else args.binarize,
         "data_dir": args.data_dir,
         "label_column": args.label_column,
         "exclude_class": args.exclude_class,
