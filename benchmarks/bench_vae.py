@@ -181,22 +181,32 @@ def training_flop_per_example(sizes: list[tuple[int, int]]) -> float:
 MLP_SIZES = [(784, 400), (400, 40), (20, 400), (400, 784)]
 
 
-def timed_epochs(run_epoch: Callable[[], object], epochs: int) -> list[float]:
-    times = []
-    for _ in range(epochs):
-        start = time.perf_counter()
-        run_epoch()
-        times.append(time.perf_counter() - start)
-    return times
+def interleaved_epochs(runners: dict[str, Callable[[], object]], rounds: int) -> dict[str, float]:
+    """Median seconds per call of each runner, the runners taking turns in every round (so that
+    a change in the machine's load hits all of them alike)."""
+    times: dict[str, list[float]] = {name: [] for name in runners}
+    for _ in range(rounds):
+        for name, run in runners.items():
+            start = time.perf_counter()
+            run()
+            times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(values) for name, values in times.items()}
 
 
-def ours_epochs(x: Tensor, batch_size: int, epochs: int, compile: bool = False) -> list[float]:
+def plain_runner(x: Tensor, batch_size: int) -> Callable[[], object]:
+    torch.manual_seed(0)
+    model = ExamplesVAE()
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    plain_epoch(model, opt, x[: 20 * batch_size], batch_size)  # warm-up
+    return lambda: plain_epoch(model, opt, x, batch_size)
+
+
+def ours_runner(x: Tensor, batch_size: int, compile: bool = False) -> Callable[[], object]:
     torch.manual_seed(0)
     task = VAETask(VAE(784, [400], 20), lr=1e-3, compile=compile)
     # warm-up: fused Adam's first step and (with compile) the compilation are one-time costs
     fit(task, x[: 20 * batch_size], config=TrainConfig(1, batch_size, progress=False))
-    history = fit(task, x, config=TrainConfig(epochs, batch_size, progress=False))
-    return history["train_seconds"]
+    return lambda: fit(task, x, config=TrainConfig(1, batch_size, progress=False))
 
 
 def time_to_quality(
@@ -207,18 +217,23 @@ def time_to_quality(
     *,
     batch_size: int,
     lr: float,
-    max_epochs: int,
+    epochs: int,
 ) -> tuple[int | None, float, History]:
-    """Train until the test loss reaches ``target``; returns (epochs, training seconds)."""
+    """Train with a cosine learning-rate decay over ``epochs`` epochs, testing after each, and
+    stop at the first epoch whose test loss is <= ``target``.
+
+    Returns (epochs needed or None, seconds of training and testing, history).
+    """
     torch.manual_seed(0)
 
     def reached(epoch: int, history: History) -> bool:
         return history["val_loss"][-1] <= target
 
-    task = VAETask(model, lr=lr)
-    config = TrainConfig(max_epochs, batch_size, progress=False, drop_last=True)
+    steps = epochs * math.ceil(x.shape[0] / batch_size)
+    task = VAETask(model, lr=lr, lr_decay_steps=steps, lr_final=0.05)
+    config = TrainConfig(epochs, batch_size, progress=False)
     history = fit(task, x, val_data=x_test, config=config, on_epoch_end=reached)
-    seconds = sum(history["train_seconds"])
+    seconds = sum(history["train_seconds"]) + sum(history["val_seconds"])
     done = history["val_loss"][-1] <= target
     return (len(history) if done else None), seconds, history
 
@@ -228,6 +243,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="smoke run on a subset")
     parser.add_argument("--epochs", type=int, default=None, help="timed epochs per loop")
     parser.add_argument("--json", default=None, help="also write the results here")
+    parser.add_argument("--compile", action="store_true", help="also time fit with --compile")
     parser.add_argument(
         "--threads", type=int, default=None, help="torch threads (default: torch's)"
     )
@@ -260,18 +276,16 @@ def main() -> None:
     torch.manual_seed(0)
     peer = ExamplesVAE()
     peer_opt = torch.optim.Adam(peer.parameters(), lr=1e-3)
-    examples = timed_epochs(lambda: examples_epoch(peer, peer_opt, loader), epochs)
-    epoch_s: dict[str, float] = {"examples DataLoader loop, batch 128": statistics.median(examples)}
-    for batch in (128, 512):
-        torch.manual_seed(0)
-        plain = ExamplesVAE()
-        plain_opt = torch.optim.Adam(plain.parameters(), lr=1e-3)
-        plain_epoch(plain, plain_opt, x_train[: 20 * batch], batch)  # warm-up
-        times = timed_epochs(lambda: plain_epoch(plain, plain_opt, x_train, batch), epochs)  # noqa: B023
-        epoch_s[f"plain preloaded loop, batch {batch}"] = statistics.median(times)
-        epoch_s[f"gentorch fit, batch {batch}"] = statistics.median(
-            ours_epochs(x_train, batch, epochs)
-        )
+    runners: dict[str, Callable[[], object]] = {
+        "examples DataLoader loop, batch 128": lambda: examples_epoch(peer, peer_opt, loader),
+        "plain preloaded loop, batch 128": plain_runner(x_train, 128),
+        "gentorch fit, batch 128": ours_runner(x_train, 128),
+        "plain preloaded loop, batch 512": plain_runner(x_train, 512),
+        "gentorch fit, batch 512": ours_runner(x_train, 512),
+    }
+    if args.compile:
+        runners["gentorch fit --compile, batch 128"] = ours_runner(x_train, 128, compile=True)
+    epoch_s = interleaved_epochs(runners, epochs)
     epoch_s = {k: v * scale for k, v in epoch_s.items()}
     for name, seconds in epoch_s.items():
         print(f"{name:<40} {seconds:7.2f} s/epoch")
@@ -309,32 +323,41 @@ def main() -> None:
             ref_loss = examples_test_loss(peer, x_test)
         ref_seconds = time.perf_counter() - start
         print(f"examples loop, 10 epochs + 10 tests: {ref_seconds:.1f} s, test loss {ref_loss:.2f}")
-    recipes: list[tuple[str, VAE, float, float, int, float]] = [
-        # name, model, target, peer seconds, batch, lr
-        ("784-400-20", VAE(784, [400], 20), ref_loss, ref_seconds, 128, 3e-3),
+    # name, model, --preset, target, peer's seconds, batch, lr, epochs of the cosine schedule
+    recipes: list[tuple[str, VAE, str, float, float, int, float, int]] = [
+        ("784-400-20", VAE(784, [400], 20), "mlp", ref_loss, ref_seconds, 64, 2e-3, 6),
         (
             "book 784-512-256-2",
             VAE.book(),
+            "book",
             KERAS_BOOK_10_EPOCH_LOSS,
             KERAS_BOOK_10_EPOCH_SECONDS,
             128,
-            3e-3,
+            4e-3,
+            4,
         ),
     ]
     results["time_to_quality"] = {}
-    for name, model, target, peer_seconds, batch, lr in recipes:
-        max_epochs = 2 if quick else 12
+    for name, model, preset, target, peer_seconds, batch, lr, epochs_ in recipes:
         reached, seconds, history = time_to_quality(
-            model, x_train, x_test, target, batch_size=batch, lr=lr, max_epochs=max_epochs
+            model,
+            x_train,
+            x_test,
+            target,
+            batch_size=batch,
+            lr=lr,
+            epochs=1 if quick else epochs_,
         )
-        losses = ", ".join(f"{v:.1f}" for v in history["val_loss"])
-        status = (
-            f"reached in {reached} epochs" if reached else f"NOT reached in {len(history)} epochs"
+        losses = ", ".join(f"{v:.2f}" for v in history["val_loss"])
+        status = f"reached after epoch {reached}" if reached else "NOT reached"
+        print(
+            f"{name}: target {target:.2f}: {status}, {seconds:.1f} s (training + testing) = "
+            f"{seconds / peer_seconds:.2f} of the peer's {peer_seconds:.0f} s (goal <= 0.33); "
+            f"test losses {losses}"
         )
         print(
-            f"{name}: target {target:.2f}, batch {batch}, lr {lr:g}: {status}, "
-            f"{seconds:.1f} s of training = {seconds / peer_seconds:.2f} of the peer's "
-            f"{peer_seconds:.0f} s (goal <= 0.33); test losses {losses}"
+            f"  recipe: gentorch train vae --dataset mnist --preset {preset} --batch-size {batch} "
+            f"--lr {lr:g} --lr-decay cosine --lr-final 0.05 --epochs {epochs_}"
         )
         results["time_to_quality"][name] = {
             "target": target,
