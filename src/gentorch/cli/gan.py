@@ -1,11 +1,455 @@
-"""``gentorch <action> gan``: command-line sub-commands for the GAN family."""
+"""``gentorch <action> gan`` and ``gentorch train classifier``: the SN-GAN pipeline's commands.
+
+``train gan`` trains :class:`~gentorch.models.SNGANGenerator` against
+:class:`~gentorch.models.SNGANDiscriminator` with :class:`~gentorch.training.gan.GANTask` and
+:func:`gentorch.training.fit`, and writes into ``--out``: ``checkpoint.safetensors``,
+``history.csv`` / ``history.json`` (with the validation FLD and IS of every epoch),
+``run.json`` (the data), ``samples/epoch_NNN.png`` (the fixed latent codes through the EMA
+generator, every epoch), ``spectral_norms.json`` / ``.png`` and ``fld.png``. ``sample gan`` and
+``eval gan`` read such a folder (``--run``). ``train classifier`` trains the LeNet whose
+features give the FLD. Every file written is printed as ``wrote <path>``.
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor
 
 __all__ = ["register"]
+
+_DATASETS = ("mnist", "fashion-mnist")
+
+
+class _UsageError(Exception):
+    """A bad command-line value: printed as ``gentorch: error: ...``, exit status 2."""
 
 
 def register(families: dict[str, argparse._SubParsersAction[argparse.ArgumentParser]]) -> None:
     """Add this family's sub-commands under the actions in ``families`` (action -> subparsers)."""
+    _train_parser(_add(families, "train", "gan", "train an SN-GAN; write checkpoint and pictures"))
+
+    p = _add(families, "sample", "gan", "draw images from a trained GAN into a PNG grid")
+    _run_args(p)
+    p.add_argument("--n", type=int, default=64, help="number of images")
+    p.add_argument("--nrow", type=int, default=None, help="images per row (default: square)")
+    p.add_argument("--raw", action="store_true", help="use the trained, not the EMA, generator")
+    p.set_defaults(run=_guard(_sample))
+
+    p = _add(families, "eval", "gan", "FLD and classifier Inception Score of a trained GAN")
+    _run_args(p)
+    p.add_argument("--n", type=int, default=10000, help="generated (and real) images compared")
+    p.add_argument(
+        "--classifier",
+        default=None,
+        help="LeNet safetensors file (default: the shipped one for the run's dataset)",
+    )
+    p.add_argument("--raw", action="store_true", help="use the trained, not the EMA, generator")
+    p.set_defaults(run=_guard(_eval))
+
+    p = _add(families, "train", "classifier", "train the LeNet used by FLD and IS")
+    p.add_argument("--dataset", choices=_DATASETS, default="mnist")
+    p.add_argument("--data-dir", default=None, help="datasets folder (default $GENTORCH_DATA)")
+    p.add_argument("--limit", type=int, default=None, help="train on the first N images only")
+    p.add_argument("--epochs", type=int, default=8)
+    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--lr", type=float, default=1e-3, help="initial Adam learning rate")
+    p.add_argument("--max-shift", type=int, default=1, help="random shifts, in pixels")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default=None, help="cpu, cuda, mps (default: cuda if available)")
+    p.add_argument("--threads", type=int, default=None, help="CPU threads for torch")
+    p.add_argument(
+        "--out",
+        default=None,
+        help="safetensors file to write (default: runs/classifier/lenet_<dataset>.safetensors)",
+    )
+    p.set_defaults(run=_guard(_train_classifier))
+
+
+def _add(
+    families: dict[str, argparse._SubParsersAction[argparse.ArgumentParser]],
+    action: str,
+    model: str,
+    help_text: str,
+) -> argparse.ArgumentParser:
+    return families[action].add_parser(
+        model,
+        help=help_text,
+        description=help_text,
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+
+
+def _train_parser(p: argparse.ArgumentParser) -> None:
+    from gentorch.losses.gan import GAN_LOSSES
+    from gentorch.training.gan import ADAM_SETTINGS
+
+    data = p.add_argument_group("data")
+    data.add_argument("--dataset", choices=_DATASETS, default="mnist")
+    data.add_argument("--data-dir", default=None, help="datasets folder (default $GENTORCH_DATA)")
+    data.add_argument("--limit", type=int, default=None, help="train on the first N images only")
+    model = p.add_argument_group("model")
+    model.add_argument(
+        "--width", type=int, default=64, help="base channels (64: the paper's standard CNN)"
+    )
+    model.add_argument("--latent-dim", type=int, default=128)
+    model.add_argument(
+        "--no-sn", action="store_true", help="plain discriminator (no spectral normalization)"
+    )
+    model.add_argument("--n-power-iterations", type=int, default=1)
+    objective = p.add_argument_group("objective and optimisation")
+    settings = ", ".join(
+        f"{k}: lr {s.lr:g}, betas ({s.beta1}, {s.beta2}), n_dis {s.n_dis}"
+        for k, s in ADAM_SETTINGS.items()
+    )
+    objective.add_argument(
+        "--setting", choices=tuple(ADAM_SETTINGS), default="C", help=f"Adam setting ({settings})"
+    )
+    objective.add_argument("--loss", choices=GAN_LOSSES, default="hinge")
+    objective.add_argument("--lr", type=float, default=None, help="override the setting's lr")
+    objective.add_argument("--beta1", type=float, default=None, help="override the setting's")
+    objective.add_argument("--beta2", type=float, default=None, help="override the setting's")
+    objective.add_argument("--n-dis", type=int, default=None, help="override the setting's")
+    objective.add_argument("--ema-decay", type=float, default=0.999)
+    objective.add_argument("--epochs", type=int, default=10)
+    objective.add_argument("--batch-size", type=int, default=64)
+    objective.add_argument("--seed", type=int, default=0)
+    evaluation = p.add_argument_group("evaluation every epoch")
+    evaluation.add_argument(
+        "--classifier",
+        default=None,
+        help="LeNet file for the FLD/IS of every epoch (default: the shipped one for "
+        "--dataset); 'none' turns them off",
+    )
+    evaluation.add_argument(
+        "--val-samples", type=int, default=1000, help="generated and test images per evaluation"
+    )
+    evaluation.add_argument(
+        "--sigma-every", type=int, default=100, help="record spectral norms every N G steps"
+    )
+    run = p.add_argument_group("run")
+    run.add_argument("--device", default=None, help="cpu, cuda, mps (default: cuda if available)")
+    run.add_argument("--out", default="runs/gan", help="output folder")
+    run.add_argument(
+        "--resume", action="store_true", help="continue the run in --out (more --epochs)"
+    )
+    run.add_argument("--threads", type=int, default=None, help="CPU threads for torch")
+    run.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(run=_guard(_train))
+
+
+def _run_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--run",
+        dest="run_dir",
+        default="runs/gan",
+        help="folder written by `gentorch train gan`",
+    )
+    p.add_argument("--out", default=None, help="output file (default: inside --run)")
+    p.add_argument("--device", default=None, help="cpu, cuda, mps (default: cuda if available)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the latent codes")
+    p.add_argument("--data-dir", default=None, help="datasets folder (default $GENTORCH_DATA)")
+
+
+def _guard(command: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+    """Report expected failures (bad values, missing files, divergence) as one line.
+
+    ``ValueError`` is included: the library raises it, naming the argument, for bad settings
+    (e.g. resuming a run with different ones).
+    """
+    from gentorch.data import DatasetError
+    from gentorch.training import CheckpointMismatchError, TrainingDiverged
+
+    def run(args: argparse.Namespace) -> int:
+        try:
+            return command(args)
+        except (
+            _UsageError,
+            DatasetError,
+            FileNotFoundError,
+            CheckpointMismatchError,
+            TrainingDiverged,
+            ValueError,
+        ) as err:
+            print(f"gentorch: error: {err}", file=sys.stderr)
+            return 2
+
+    return run
+
+
+def _device(name: str | None) -> torch.device:
+    if name is not None:
+        return torch.device(name)
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def _positive(name: str, value: int | None) -> None:
+    if value is not None and value < 1:
+        raise _UsageError(f"{name}: expected a positive integer, got {value}")
+
+
+def _wrote(path: Path) -> None:
+    print(f"wrote {path}")
+
+
+def _classifier(spec: str | None, dataset: str, device: torch.device) -> Any:
+    """The LeNet named by ``spec`` (a file), the shipped one for ``dataset`` (None), or None."""
+    from gentorch.evaluation.classifier import load_classifier, pretrained_classifier
+
+    if spec is not None and spec.lower() == "none":
+        return None
+    if spec is None:
+        return pretrained_classifier(dataset, device=device)
+    return load_classifier(spec, device=device)
+
+
+# ----------------------------------------------------------------------------------- train
+def _train(args: argparse.Namespace) -> int:
+    from gentorch import data
+    from gentorch.evaluation.frechet import frechet_distance
+    from gentorch.evaluation.gan_metrics import classifier_features, classifier_inception_score
+    from gentorch.models import SNGANDiscriminator, SNGANGenerator
+    from gentorch.plotting import save_image_grid
+    from gentorch.training import History, TrainConfig, fit
+    from gentorch.training.gan import GANTask
+
+    for name in ("limit", "epochs", "batch_size", "val_samples", "width", "threads"):
+        _positive(f"--{name.replace('_', '-')}", getattr(args, name))
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
+    device = _device(args.device)
+    out = Path(args.out)
+    if args.resume and not (out / "checkpoint.safetensors").is_file():
+        raise FileNotFoundError(f"--resume: no checkpoint.safetensors in {out} to continue")
+    train_x, _ = data.load(args.dataset, "train", args.data_dir)
+    test_x, _ = data.load(args.dataset, "test", args.data_dir)
+    if args.limit is not None:
+        train_x = train_x[: args.limit]
+    val_x = test_x[: args.val_samples]
+
+    torch.manual_seed(args.seed)  # the networks' initial weights
+    generator = SNGANGenerator(args.latent_dim, out_channels=1, image_size=28, width=args.width)
+    discriminator = SNGANDiscriminator(
+        in_channels=1,
+        image_size=28,
+        spectral_norm=not args.no_sn,
+        width=args.width,
+        n_power_iterations=args.n_power_iterations,
+    )
+    classifier = _classifier(args.classifier, args.dataset, device)
+    evaluator = None
+    if classifier is not None:
+        real_features = classifier_features(classifier, val_x)
+
+        def evaluator(fake: Tensor) -> dict[str, float]:
+            fake_features = classifier_features(classifier, fake)
+            return {
+                "fld": frechet_distance(real_features, fake_features),
+                "is": classifier_inception_score(classifier, fake),
+            }
+
+    task = GANTask(
+        generator,
+        discriminator,
+        setting=args.setting,
+        loss=args.loss,
+        lr=args.lr,
+        beta1=args.beta1,
+        beta2=args.beta2,
+        n_dis=args.n_dis,
+        ema_decay=args.ema_decay,
+        sigma_every=args.sigma_every,
+        val_samples=args.val_samples,
+        evaluator=evaluator,
+    )
+    out.mkdir(parents=True, exist_ok=True)
+    run_info = {
+        "data": {"dataset": args.dataset, "data_dir": args.data_dir, "limit": args.limit},
+        "classifier": args.classifier,
+    }
+    run_json = out / "run.json"
+    run_json.write_text(json.dumps(run_info, indent=1))
+    _wrote(run_json)
+
+    def on_epoch_end(epoch: int, history: History) -> None:
+        _wrote(save_image_grid(task.fixed_samples(), out / "samples" / f"epoch_{epoch:03d}.png"))
+        for path in _spectral_norm_outputs(task.sigma_history, out):
+            _wrote(path)
+        if "val_fld" in history.columns:
+            _wrote(_fld_plot(history, out / "fld.png"))
+
+    config = TrainConfig(
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        seed=args.seed,
+        out_dir=out,
+        device=device,
+        progress=not args.quiet,
+    )
+    fit(
+        task,
+        train_x,
+        val_data=val_x,
+        config=config,
+        on_epoch_end=on_epoch_end,
+        resume_from=out if args.resume else None,
+    )
+    for name in ("checkpoint.safetensors", "history.csv", "history.json"):
+        _wrote(out / name)
+    return 0
+
+
+def _spectral_norm_outputs(rows: list[dict[str, float]], out: Path) -> list[Path]:
+    from gentorch.plotting import save_line_plot
+
+    if not rows:
+        return []
+    path = out / "spectral_norms.json"
+    path.write_text(json.dumps(rows, indent=1))
+    layers = [k for k in rows[0] if k != "g_step"]
+    series = {name: [r[name] for r in rows] for name in layers}
+    steps = [r["g_step"] for r in rows]
+    plot = save_line_plot(
+        steps,
+        series,
+        out / "spectral_norms.png",
+        xlabel="generator step",
+        ylabel="largest singular value of the applied weight",
+        title="discriminator layers",
+    )
+    return [path, plot]
+
+
+def _fld_plot(history: Any, path: Path) -> Path:
+    from gentorch.plotting import save_line_plot
+
+    return save_line_plot(
+        history["step"], {"FLD (EMA generator)": history["val_fld"]}, path, "step", "FLD"
+    )
+
+
+# ------------------------------------------------------------------------- sample and eval
+def _load_generator(run: str, device: torch.device, raw: bool) -> tuple[Any, dict[str, Any]]:
+    from gentorch.models import SNGANGenerator
+    from gentorch.training import load_checkpoint, read_checkpoint_metadata
+
+    folder = Path(run)
+    if not (folder / "run.json").is_file():
+        raise FileNotFoundError(
+            f"--run {str(folder)!r}: no run.json there; expected a folder written by "
+            "`gentorch train gan --out DIR`"
+        )
+    meta = read_checkpoint_metadata(folder)
+    config = meta["config"]
+    if config.get("generator_class") != "SNGANGenerator":
+        raise _UsageError(f"--run {run}: not a GAN checkpoint (task config {config})")
+    generator = SNGANGenerator(**config["generator"])
+    load_checkpoint(folder, {"generator" if raw else "generator_ema": generator})
+    info: dict[str, Any] = json.loads((folder / "run.json").read_text())
+    return generator.to(device).eval(), info
+
+
+def _draw(generator: Any, n: int, seed: int, device: torch.device) -> Tensor:
+    gen = torch.Generator(device=device).manual_seed(seed)
+    z = torch.randn(n, generator.latent_dim, device=device, generator=gen)
+    with torch.no_grad():
+        return torch.cat([generator(chunk) for chunk in z.split(500)])
+
+
+def _sample(args: argparse.Namespace) -> int:
+    from gentorch.plotting import save_image_grid
+
+    _positive("--n", args.n)
+    device = _device(args.device)
+    generator, _ = _load_generator(args.run_dir, device, args.raw)
+    images = _draw(generator, args.n, args.seed, device)
+    out = Path(args.out) if args.out else Path(args.run_dir) / "samples.png"
+    _wrote(save_image_grid(images.cpu(), out, nrow=args.nrow))
+    return 0
+
+
+def _eval(args: argparse.Namespace) -> int:
+    from gentorch import data
+    from gentorch.evaluation.gan_metrics import classifier_inception_score, fld
+
+    _positive("--n", args.n)
+    device = _device(args.device)
+    generator, info = _load_generator(args.run_dir, device, args.raw)
+    dataset = info["data"]["dataset"]
+    data_dir = args.data_dir if args.data_dir is not None else info["data"].get("data_dir")
+    classifier = _classifier(args.classifier or None, dataset, device)
+    if classifier is None:
+        raise _UsageError("--classifier none: eval needs a classifier")
+    test_x, _ = data.load(dataset, "test", data_dir)
+    train_x, _ = data.load(dataset, "train", data_dir)
+    n = min(args.n, test_x.shape[0])
+    fake = _draw(generator, n, args.seed, device)
+    result = {
+        "n": n,
+        "generator": "raw" if args.raw else "ema",
+        "fld": fld(classifier, test_x[:n], fake),
+        "is": classifier_inception_score(classifier, fake),
+        "real_fld_test_vs_train": fld(classifier, test_x[:n], train_x[:n]),
+        "real_is_test": classifier_inception_score(classifier, test_x[:n]),
+    }
+    print(
+        f"FLD {result['fld']:.4f} (real test vs train: {result['real_fld_test_vs_train']:.4f})  "
+        f"IS {result['is']:.3f} (real test: {result['real_is_test']:.3f})  on {n} images"
+    )
+    out = Path(args.out) if args.out else Path(args.run_dir) / "eval.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=1))
+    _wrote(out)
+    return 0
+
+
+# ------------------------------------------------------------------------------ classifier
+def _train_classifier(args: argparse.Namespace) -> int:
+    from gentorch import data
+    from gentorch.evaluation.classifier import (
+        LeNet,
+        classifier_accuracy,
+        save_classifier,
+        train_classifier,
+    )
+
+    for name in ("limit", "epochs", "batch_size", "threads"):
+        _positive(f"--{name.replace('_', '-')}", getattr(args, name))
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
+    device = _device(args.device)
+    x, y = data.load(args.dataset, "train", args.data_dir)
+    xt, yt = data.load(args.dataset, "test", args.data_dir)
+    if y is None or yt is None:
+        raise _UsageError(f"--dataset {args.dataset}: a classifier needs labels")
+    if args.limit is not None:
+        x, y = x[: args.limit], y[: args.limit]
+
+    accuracies: list[float] = []
+
+    def report(epoch: int, model: LeNet) -> None:
+        accuracies.append(classifier_accuracy(model, xt, yt))
+        print(f"epoch {epoch}/{args.epochs}  test accuracy {accuracies[-1]:.4f}", flush=True)
+
+    model = train_classifier(
+        x,
+        y,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        max_shift=args.max_shift,
+        seed=args.seed,
+        device=device,
+        on_epoch_end=report,
+    )
+    accuracy = accuracies[-1]  # of the returned model, after the last epoch
+    out = Path(args.out or f"runs/classifier/lenet_{args.dataset}.safetensors")
+    meta = {"dataset": args.dataset, "test_accuracy": f"{accuracy:.4f}", "epochs": str(args.epochs)}
+    _wrote(save_classifier(model, out, metadata=meta))
+    return 0

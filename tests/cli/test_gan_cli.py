@@ -1,0 +1,114 @@
+"""End-to-end runs of `gentorch train|sample|eval gan` and `gentorch train classifier` (tiny)."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import torch
+from PIL import Image
+
+from gentorch.cli.main import main
+from gentorch.training import read_checkpoint_metadata
+
+
+@pytest.fixture(autouse=True)
+def _one_thread() -> Iterator[None]:
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def _wrote(text: str) -> list[Path]:
+    return [Path(p) for p in re.findall(r"^wrote (.+)$", text, flags=re.MULTILINE)]
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["train", "gan", "--help"],
+        ["sample", "gan", "--help"],
+        ["eval", "gan", "--help"],
+        ["train", "classifier", "--help"],
+    ],
+)
+def test_help(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    assert exc.value.code == 0
+    assert "usage: gentorch" in capsys.readouterr().out
+
+
+def test_train_sample_eval_resume(
+    shared_data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    clf = tmp_path / "clf.safetensors"
+    assert main(["train", "classifier", "--limit", "200", "--epochs", "1", "--out", str(clf)]) == 0
+    out = capsys.readouterr().out
+    assert "epoch 1/1  test accuracy" in out
+    assert _wrote(out) == [clf]
+    assert clf.is_file()
+
+    run = tmp_path / "run"
+    common = ["--limit", "64", "--width", "2", "--latent-dim", "8", "--batch-size", "32"]
+    common += ["--classifier", str(clf), "--val-samples", "40", "--sigma-every", "1"]
+    common += ["--setting", "D", "--out", str(run), "--quiet"]
+    assert main(["train", "gan", "--epochs", "1", *common]) == 0
+    written = _wrote(capsys.readouterr().out)
+    for name in (
+        "run.json",
+        "samples/epoch_001.png",
+        "spectral_norms.json",
+        "spectral_norms.png",
+        "fld.png",
+        "checkpoint.safetensors",
+        "history.json",
+    ):
+        assert run / name in written, name
+    for path in written:
+        assert path.is_file(), path
+    with Image.open(run / "samples/epoch_001.png") as grid:
+        assert grid.size[0] > 8 * 28  # 64 fixed codes in an 8x8 grid
+    history = json.loads((run / "history.json").read_text())
+    assert {"val_fld", "val_is", "train_d_loss", "train_g_loss"} <= set(history[0])
+    meta = read_checkpoint_metadata(run)
+    assert meta["config"]["setting"] == "D"
+    assert meta["config"]["n_dis"] == 5
+    assert meta["config"]["discriminator"]["spectral_norm"] is True
+
+    # resume: one more epoch continues the same run
+    assert main(["train", "gan", "--epochs", "2", "--resume", *common]) == 0
+    assert run / "samples/epoch_002.png" in _wrote(capsys.readouterr().out)
+    assert len(json.loads((run / "history.json").read_text())) == 2
+
+    assert main(["sample", "gan", "--run", str(run), "--n", "9", "--nrow", "3"]) == 0
+    (grid_path,) = _wrote(capsys.readouterr().out)
+    assert grid_path == run / "samples.png"
+    with Image.open(grid_path) as grid:
+        assert grid.size == (3 * 28 + 4 * 2, 3 * 28 + 4 * 2)  # 3x3 images, 2-pixel padding
+
+    assert main(["eval", "gan", "--run", str(run), "--n", "50", "--classifier", str(clf)]) == 0
+    out = capsys.readouterr().out
+    assert "FLD" in out
+    assert "IS" in out
+    (eval_path,) = _wrote(out)
+    result = json.loads(eval_path.read_text())
+    assert result["n"] == 50
+    assert result["fld"] >= 0.0
+    assert 1.0 <= result["is"] <= 10.0
+    assert result["real_fld_test_vs_train"] >= 0.0
+
+
+def test_errors_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["sample", "gan", "--run", str(tmp_path / "nothing")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("gentorch: error: --run")
+    assert "no run.json" in err
+    assert main(["train", "gan", "--out", str(tmp_path), "--resume", "--epochs", "1"]) == 2
+    assert "no checkpoint.safetensors" in capsys.readouterr().err
+    assert main(["train", "gan", "--epochs", "0"]) == 2
+    assert "--epochs: expected a positive integer" in capsys.readouterr().err
