@@ -153,6 +153,42 @@ def test_gradient_flows_through_sigma_with_u_v_constant() -> None:
     assert torch.autograd.gradcheck(f, (w, xi))
 
 
+@pytest.mark.parametrize(
+    ("make", "x_shape"),
+    [(lambda: nn.Conv2d(2, 2, 2), (1, 2, 3, 3)), (lambda: nn.ConvTranspose1d(3, 2, 2), (1, 3, 3))],
+)
+def test_layer_gradcheck_and_gradgradcheck(make, x_shape) -> None:
+    # The matrix-mode backward is written by hand (one autograd node); check it and its
+    # differentiable double-backward path against finite differences in float64, for dim=0 and
+    # for dim=1 (transposed convolution: the matrix is a permuted copy of the weight).
+    sn = spectral_norm(make().double()).eval()
+    with torch.no_grad():  # u, v away from the fixed point: exercises the general formula
+        sn.u.add_(0.3 * torch.randn_like(sn.u))
+        sn.v.add_(0.3 * torch.randn_like(sn.v))
+    w = sn.module.weight.detach().clone().requires_grad_()
+    x = torch.randn(x_shape, dtype=torch.float64, requires_grad=True)
+
+    def f(weight: Tensor, inp: Tensor) -> Tensor:
+        return torch.func.functional_call(sn, {"module.weight": weight}, (inp,)).sin()
+
+    assert torch.autograd.gradcheck(f, (w, x))
+    assert torch.autograd.gradgradcheck(f, (w, x.detach()))
+
+
+def test_spectral_divide_formula_including_the_clamped_case() -> None:
+    from gentorch.layers._spectral_divide import spectral_divide
+
+    W = torch.randn(4, 3, dtype=torch.float64, requires_grad=True)
+    v = torch.randn(3, dtype=torch.float64)
+    u = W.detach() @ v + 0.5 * torch.randn(4, dtype=torch.float64)  # u^T W v > 0, not optimal
+    sigma = (u @ W @ v) / (u.norm() * v.norm())
+    assert float(sigma) > 0
+    torch.testing.assert_close(spectral_divide(W, u, v, 1e-12), W / sigma)
+    for eps in (1e-12, 1e3):  # 1e3: sigma < eps, the clamp is active and sigma gets no gradient
+        assert torch.autograd.gradcheck(lambda w, e=eps: spectral_divide(w, u, v, e), (W,))
+        assert torch.autograd.gradgradcheck(lambda w, e=eps: spectral_divide(w, u, v, e), (W,))
+
+
 def test_gradient_is_not_projected_away() -> None:
     # With the gradient through sigma, the derivative of ||W_sn||_2 = 1 along the top singular
     # direction vanishes: <dL/dW, u v^T> = 0 for L = <W_sn, u v^T> (Keras-style projection

@@ -43,6 +43,7 @@ from gentorch.layers._conv_operator import (
     output_shape,
 )
 from gentorch.layers._lanczos import top_singular_triplet
+from gentorch.layers._spectral_divide import spectral_divide
 
 __all__ = [
     "SpectralNorm",
@@ -249,8 +250,21 @@ class SpectralNorm(nn.Module):
 
     def _normalize(self, weight: Tensor, uv: tuple[Tensor, Tensor] | None = None) -> Tensor:
         # W_sn = W / max(sigma, eps)
-        sigma = self._sigma(weight, uv).clamp_min(self.eps)
-        return weight / sigma.to(weight.dtype)
+        if self.mode == "operator":
+            sigma = self._sigma(weight, uv).clamp_min(self.eps)
+            return weight / sigma.to(weight.dtype)
+        dtype = _compute_dtype(weight)
+        with torch.autocast(weight.device.type, enabled=False):
+            if uv is None:
+                # copies: the buffers are updated in place by later forwards
+                u, v = self.u.to(dtype, copy=True), self.v.to(dtype, copy=True)
+            else:
+                u, v = uv
+            W_sn = spectral_divide(self._matrix(weight.to(dtype)), u, v, self.eps)
+        if self.dim == 0:
+            return W_sn.reshape(weight.shape).to(weight.dtype)
+        moved = weight.movedim(self.dim, 0).shape
+        return W_sn.reshape(moved).movedim(0, self.dim).to(weight.dtype)
 
     def _warm_up(self, weight: Tensor) -> None:
         """Set ``u``, ``v`` to the top singular vectors (Lanczos from the current ``v``), then
