@@ -81,10 +81,13 @@ class SpectralNorm(nn.Module):
     ``sigma = u^T W v``, with the gradient flowing through ``W`` only (``u``, ``v`` held constant),
     as in the paper.
 
-    The vectors are warmed up at construction until the estimate has converged. Each forward in
-    training mode performs exactly ``n_power_iterations`` updates (in place, without gradient);
-    eval mode performs none. For an all-zero weight ``sigma`` is 0 and the normalized weight is
-    ``W / max(sigma, eps) = 0``: outputs stay finite.
+    The vectors are warmed up at construction (Lanczos bidiagonalization, then a few power
+    steps) until the estimate has converged; :meth:`warm_up` does it again, e.g. after weight
+    averaging. Each forward in training mode performs exactly ``n_power_iterations`` updates (in
+    place, without gradient); eval mode performs none. For an all-zero weight ``sigma`` is 0 and
+    the normalized weight is ``W / max(sigma, eps) = 0``: outputs stay finite. In matrix mode
+    ``W / sigma`` is one autograd node with the closed-form gradient
+    ``(g - <g, W_sn> u v^T) / sigma`` (differentiable again for gradient penalties).
 
     The original parameter stays in the wrapped module (``self.module.<name>``); the state dict
     holds ``module.<name>``, the module's other entries, ``u`` and ``v``.
