@@ -112,3 +112,21 @@ def test_errors_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     assert "no checkpoint.safetensors" in capsys.readouterr().err
     assert main(["train", "gan", "--epochs", "0"]) == 2
     assert "--epochs: expected a positive integer" in capsys.readouterr().err
+
+
+def test_resnet_arch_trains_and_samples(
+    shared_data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run = tmp_path / "res"
+    argv = ["train", "gan", "--arch", "resnet", "--width", "1", "--latent-dim", "8"]
+    argv += ["--limit", "32", "--batch-size", "16", "--epochs", "1", "--classifier", "none"]
+    argv += ["--val-samples", "8", "--out", str(run), "--quiet"]
+    assert main(argv) == 0
+    written = _wrote(capsys.readouterr().out)
+    assert run / "fld.png" not in written  # no classifier, no FLD
+    meta = read_checkpoint_metadata(run)
+    assert meta["config"]["generator_class"] == "SNGANResNetGenerator"
+    assert meta["config"]["discriminator"]["width"] == 2
+    sample = ["sample", "gan", "--run", str(run), "--n", "4", "--out", str(tmp_path / "s.png")]
+    assert main(sample) == 0
+    assert (tmp_path / "s.png").is_file()

@@ -9,6 +9,12 @@ from torch import nn
 from gentorch.layers import SpectralNorm
 from gentorch.losses.gan import gradient_penalty, hinge_discriminator_loss
 from gentorch.models import SNGANDiscriminator, SNGANGenerator
+from gentorch.models.resnet_gan import (
+    DiscriminatorResBlock,
+    GeneratorResBlock,
+    SNGANResNetDiscriminator,
+    SNGANResNetGenerator,
+)
 
 
 @pytest.fixture(autouse=True)
@@ -147,3 +153,72 @@ def test_bad_arguments_raise() -> None:
         d(torch.rand(2, 784))
     with pytest.raises(ValueError, match="n: expected a positive integer"):
         g.sample(0)
+
+
+# ----------------------------------------------------------------------- ResNet (Table 4)
+@pytest.mark.parametrize(("size", "channels"), [(28, 1), (32, 3)])
+def test_resnet_shapes_and_range(size: int, channels: int) -> None:
+    g = SNGANResNetGenerator(latent_dim=8, out_channels=channels, image_size=size, width=4)
+    d = SNGANResNetDiscriminator(in_channels=channels, image_size=size, width=4)
+    with torch.no_grad():
+        x = g(torch.randn(3, 8) * 10)
+        assert x.shape == (3, channels, size, size)
+        assert float(x.min()) >= 0.0
+        assert float(x.max()) <= 1.0
+        assert d(x).shape == (3,)
+
+
+def test_resnet_paper_parameter_counts_by_hand() -> None:
+    # Table 4 for 32x32x3: generator 256 channels, three up-blocks; discriminator 128.
+    g = SNGANResNetGenerator(latent_dim=128, out_channels=3, image_size=32, width=256)
+    block = 2 * 256 + (256 * 256 * 9 + 256) + 2 * 256 + (256 * 256 * 9 + 256) + (256 * 256 + 256)
+    expected = (128 * 16 * 256 + 16 * 256) + 3 * block + 2 * 256 + (256 * 3 * 9 + 3)
+    assert sum(p.numel() for p in g.parameters()) == expected
+    d = SNGANResNetDiscriminator(in_channels=3, image_size=32, spectral_norm=False, width=128)
+    first = (3 * 128 * 9 + 128) + (128 * 128 * 9 + 128) + (3 * 128 + 128)
+    down = (128 * 128 * 9 + 128) * 2 + (128 * 128 + 128)
+    plain = (128 * 128 * 9 + 128) * 2  # identity shortcut
+    assert sum(p.numel() for p in d.parameters()) == first + down + 2 * plain + 129
+
+
+def test_resnet_blocks_against_their_formulas() -> None:
+    torch.manual_seed(1)
+    x = torch.randn(2, 3, 6, 6)
+    up = GeneratorResBlock(3, 5).eval()
+    with torch.no_grad():
+        # y = conv(relu(bn(conv(up(relu(bn(x))))))) + conv1x1(up(x))
+        nearest = x.repeat_interleave(2, dim=2).repeat_interleave(2, dim=3)
+        branch = up.conv2(torch.relu(up.bn2(up.conv1(torch.relu(up.bn1(nearest))))))
+        torch.testing.assert_close(up(x), branch + up.shortcut(nearest))
+    down = DiscriminatorResBlock(3, 5, downsample=True, spectral_norm=False)
+    first = DiscriminatorResBlock(3, 5, downsample=True, first=True, spectral_norm=False)
+    same = DiscriminatorResBlock(5, 5, spectral_norm=False)
+    assert same.shortcut is None
+    pool = torch.nn.functional.avg_pool2d
+    with torch.no_grad():
+        h = pool(down.conv2(torch.relu(down.conv1(torch.relu(x)))), 2)
+        torch.testing.assert_close(down(x), h + pool(down.shortcut(x), 2))
+        h = pool(first.conv2(torch.relu(first.conv1(x))), 2)
+        # pooling and a 1x1 conv commute: either order is the same function
+        torch.testing.assert_close(first(x), h + pool(first.shortcut(x), 2))
+        y = torch.randn(2, 5, 4, 4)
+        torch.testing.assert_close(same(y), same.conv2(torch.relu(same.conv1(torch.relu(y)))) + y)
+
+
+def test_resnet_sn_wraps_every_weighted_layer_and_trains() -> None:
+    d = SNGANResNetDiscriminator(image_size=28, width=4, spectral_norm=True)
+    wrapped = [m for m in d.modules() if isinstance(m, SpectralNorm)]
+    # 2 convs per block, 1x1 shortcuts in the first two blocks, the dense layer
+    assert len(wrapped) == 4 * 2 + 2 + 1
+    plain = SNGANResNetDiscriminator(image_size=28, width=4, spectral_norm=False)
+    assert not any(isinstance(m, SpectralNorm) for m in plain.modules())
+    g = SNGANResNetGenerator(latent_dim=8, image_size=28, width=4)
+    real, fake = torch.rand(4, 1, 28, 28), g(torch.randn(4, 8))
+    (hinge_discriminator_loss(d(real), d(fake)) + gradient_penalty(d, real, fake)).backward()
+    for name, p in g.named_parameters():
+        assert p.grad is not None, name
+        assert bool(torch.isfinite(p.grad).all()), name
+    with pytest.raises(ValueError, match="image_size: expected one of"):
+        SNGANResNetGenerator(image_size=64)
+    with pytest.raises(ValueError, match=r"x: expected shape \(B, 1, 28, 28\)"):
+        d(torch.rand(2, 1, 32, 32))

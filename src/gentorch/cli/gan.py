@@ -96,7 +96,16 @@ def _train_parser(p: argparse.ArgumentParser) -> None:
     data.add_argument("--limit", type=int, default=None, help="train on the first N images only")
     model = p.add_argument_group("model")
     model.add_argument(
-        "--width", type=int, default=64, help="base channels (64: the paper's standard CNN)"
+        "--arch",
+        choices=("cnn", "resnet"),
+        default="cnn",
+        help="cnn: the paper's standard CNN (Table 3); resnet: its ResNet (Table 4)",
+    )
+    model.add_argument(
+        "--width",
+        type=int,
+        default=64,
+        help="base channels; 64 is the paper's size (resnet: D 2x, G 4x this, i.e. 128 and 256)",
     )
     model.add_argument("--latent-dim", type=int, default=128)
     model.add_argument(
@@ -214,7 +223,12 @@ def _train(args: argparse.Namespace) -> int:
     from gentorch import data
     from gentorch.evaluation.frechet import frechet_distance
     from gentorch.evaluation.gan_metrics import classifier_features, classifier_inception_score
-    from gentorch.models import SNGANDiscriminator, SNGANGenerator
+    from gentorch.models import (
+        SNGANDiscriminator,
+        SNGANGenerator,
+        SNGANResNetDiscriminator,
+        SNGANResNetGenerator,
+    )
     from gentorch.plotting import save_image_grid
     from gentorch.training import History, TrainConfig, fit
     from gentorch.training.gan import GANTask
@@ -234,14 +248,22 @@ def _train(args: argparse.Namespace) -> int:
     val_x = test_x[: args.val_samples]
 
     torch.manual_seed(args.seed)  # the networks' initial weights
-    generator = SNGANGenerator(args.latent_dim, out_channels=1, image_size=28, width=args.width)
-    discriminator = SNGANDiscriminator(
-        in_channels=1,
-        image_size=28,
-        spectral_norm=not args.no_sn,
-        width=args.width,
-        n_power_iterations=args.n_power_iterations,
-    )
+    generator: torch.nn.Module
+    discriminator: torch.nn.Module
+    if args.arch == "cnn":
+        generator = SNGANGenerator(args.latent_dim, 1, image_size=28, width=args.width)
+        discriminator = SNGANDiscriminator(
+            in_channels=1,
+            image_size=28,
+            spectral_norm=not args.no_sn,
+            width=args.width,
+            n_power_iterations=args.n_power_iterations,
+        )
+    else:
+        generator = SNGANResNetGenerator(args.latent_dim, 1, image_size=28, width=4 * args.width)
+        discriminator = SNGANResNetDiscriminator(
+            1, image_size=28, spectral_norm=not args.no_sn, width=2 * args.width
+        )
     classifier = _classifier(args.classifier, args.dataset, device)
     evaluator = None
     if classifier is not None:
@@ -336,7 +358,7 @@ def _fld_plot(history: Any, path: Path) -> Path:
 
 # ------------------------------------------------------------------------- sample and eval
 def _load_generator(run: str, device: torch.device, raw: bool) -> tuple[Any, dict[str, Any]]:
-    from gentorch.models import SNGANGenerator
+    from gentorch.models import SNGANGenerator, SNGANResNetGenerator
     from gentorch.training import load_checkpoint, read_checkpoint_metadata
 
     folder = Path(run)
@@ -347,9 +369,10 @@ def _load_generator(run: str, device: torch.device, raw: bool) -> tuple[Any, dic
         )
     meta = read_checkpoint_metadata(folder)
     config = meta["config"]
-    if config.get("generator_class") != "SNGANGenerator":
+    classes = {c.__name__: c for c in (SNGANGenerator, SNGANResNetGenerator)}
+    if config.get("generator_class") not in classes:
         raise _UsageError(f"--run {run}: not a GAN checkpoint (task config {config})")
-    generator = SNGANGenerator(**config["generator"])
+    generator = classes[config["generator_class"]](**config["generator"])
     load_checkpoint(folder, {"generator" if raw else "generator_ema": generator})
     info: dict[str, Any] = json.loads((folder / "run.json").read_text())
     return generator.to(device).eval(), info
