@@ -69,3 +69,18 @@ def test_compiled_training_step_matches_eager(backend: str) -> None:
     torch.testing.assert_close(compiled(x), reference(x))
     for layer, before in zip(_sn_layers(model), u1, strict=True):
         assert torch.equal(layer.u, before)
+
+
+@pytest.mark.parametrize(
+    "conv",
+    [
+        nn.Conv2d(3, 4, 3, stride=2, padding=1),
+        nn.Conv2d(3, 4, 3, padding=1, padding_mode="circular"),  # adjoint through torch.func.vjp
+        nn.ConvTranspose2d(3, 4, 4, stride=2, padding=1),
+    ],
+)
+def test_operator_mode_has_no_graph_breaks(conv: nn.Module) -> None:
+    torch._dynamo.reset()
+    layer = SpectralNorm(conv, mode="operator", input_shape=(3, 8, 8))
+    explain = torch._dynamo.explain(layer)(torch.randn(2, 3, 8, 8))
+    assert explain.graph_break_count == 0, explain.break_reasons
