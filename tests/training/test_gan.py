@@ -117,7 +117,8 @@ def test_layer_spectral_norms_against_svd() -> None:
     assert list(norms) == list(SNGANDiscriminator.LAYER_NAMES)
     for name, value in norms.items():
         w = getattr(plain, name).weight.detach().double()
-        assert value == pytest.approx(float(torch.linalg.svdvals(w.flatten(1))[0]), rel=1e-9)
+        # computed in float32 (the weights' dtype): 1e-5 is float32 SVD rounding
+        assert value == pytest.approx(float(torch.linalg.svdvals(w.flatten(1))[0]), rel=1e-5)
     sn = SNGANDiscriminator(image_size=28, width=2, spectral_norm=True)
     norms = layer_spectral_norms(sn)
     assert list(norms) == list(SNGANDiscriminator.LAYER_NAMES)  # wrapped layers not repeated

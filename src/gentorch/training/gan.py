@@ -55,8 +55,9 @@ ADAM_SETTINGS: dict[str, AdamSetting] = {
 
 
 def _weight_sigma(weight: Tensor) -> float:
-    # sigma(W) of the weight reshaped to (out, in * kh * kw), as in the paper
-    return float(torch.linalg.matrix_norm(weight.detach().flatten(1).double(), ord=2))
+    # sigma(W) of the weight reshaped to (out, in * kh * kw), as in the paper; at least float32
+    w = weight.detach().flatten(1)
+    return float(torch.linalg.matrix_norm(w.to(torch.promote_types(w.dtype, torch.float32)), ord=2))
 
 
 @torch.no_grad()
