@@ -49,8 +49,12 @@ def register(families: dict[str, argparse._SubParsersAction[argparse.ArgumentPar
     p = _add(families, "eval", "test ELBO, IWAE negative log-likelihood and latent statistics")
     _run_args(p)
     p.add_argument("--k", type=int, default=5000, help="importance samples for the NLL")
-    p.add_argument("--limit", type=int, default=None, help="evaluate the first N test examples")
-    p.add_argument("--batch-size", type=int, default=None, help="examples per IWAE call")
+    p.add_argument(
+        "--limit", type=int, default=None, help="evaluate the first N test examples (default: all)"
+    )
+    p.add_argument(
+        "--batch-size", type=int, default=None, help="examples per IWAE call (default: automatic)"
+    )
     p.set_defaults(run=_guard(_eval))
 
     p = _add(families, "sample", "draw samples from a trained VAE into a PNG grid")
@@ -94,6 +98,15 @@ def register(families: dict[str, argparse._SubParsersAction[argparse.ArgumentPar
     p.set_defaults(run=_guard(_denoise))
 
 
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows ``(default: ...)`` except for flags and options whose help says what unset means."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if action.default is None or action.default is False:
+            return action.help
+        return super()._get_help_string(action)
+
+
 def _add(
     families: dict[str, argparse._SubParsersAction[argparse.ArgumentParser]],
     action: str,
@@ -103,7 +116,7 @@ def _add(
         "vae",
         help=help_text,
         description=help_text,
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=_HelpFormatter,
     )
 
 
@@ -115,7 +128,7 @@ def _train_parser(p: argparse.ArgumentParser) -> None:
         help="digits (scikit-learn's 8x8, offline), mnist, fashion-mnist, binarized-mnist, or a "
         "path to a .npy/.csv array or a folder of images",
     )
-    data.add_argument("--data-dir", default=None, help="datasets folder (default $GENTORCH_DATA)")
+    data.add_argument("--data-dir", default=None, help="datasets folder (default: $GENTORCH_DATA)")
     data.add_argument(
         "--binarize",
         choices=("none", "dynamic"),
@@ -140,11 +153,13 @@ def _train_parser(p: argparse.ArgumentParser) -> None:
         help="book: 512-256, latent 2 (Generative Deep Learning 5.2); mlp: 400, latent 20 "
         "(PyTorch examples); conv: ConvVAE for images",
     )
-    model.add_argument("--latent-dim", type=int, default=None, help="latent size (preset's)")
+    model.add_argument(
+        "--latent-dim", type=int, default=None, help="latent size (default: the preset's)"
+    )
     model.add_argument(
         "--hidden-dims",
         default=None,
-        help="comma-separated hidden widths, e.g. 512,256 (preset's); conv: one width",
+        help="comma-separated hidden widths, e.g. 512,256 (default: the preset's); conv: one",
     )
     model.add_argument(
         "--likelihood",
@@ -161,8 +176,8 @@ def _train_parser(p: argparse.ArgumentParser) -> None:
         "--free-bits", type=float, default=0.0, help="KL floor in nats per latent dimension"
     )
     objective.add_argument("--iwae-k", type=int, default=1, help="IWAE samples (1: the ELBO)")
-    objective.add_argument("--epochs", type=int, default=20)
-    objective.add_argument("--batch-size", type=int, default=128)
+    objective.add_argument("--epochs", type=int, default=20, help="passes over the data")
+    objective.add_argument("--batch-size", type=int, default=128, help="examples per step")
     objective.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate")
     objective.add_argument(
         "--lr-decay",
@@ -173,9 +188,12 @@ def _train_parser(p: argparse.ArgumentParser) -> None:
     objective.add_argument(
         "--lr-final", type=float, default=0.0, help="final learning rate, as a fraction of --lr"
     )
-    objective.add_argument("--seed", type=int, default=0)
+    objective.add_argument("--seed", type=int, default=0, help="seeds weights, batches, noise")
     objective.add_argument(
-        "--compile", action="store_true", help="torch.compile the loss (slow start, faster steps)"
+        "--compile",
+        action="store_true",
+        help="torch.compile the loss: compiles for tens of seconds first; on CPUs the "
+        "matmuls dominate and it gains little",
     )
     run = p.add_argument_group("run")
     run.add_argument("--device", default=None, help="cpu, cuda, mps (default: cuda if available)")
@@ -202,7 +220,7 @@ def _run_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", default=None, help="output file (default: inside --run)")
     p.add_argument("--device", default=None, help="cpu, cuda, mps (default: cuda if available)")
     p.add_argument("--seed", type=int, default=0, help="seed of the random draws")
-    p.add_argument("--data-dir", default=None, help="datasets folder (default $GENTORCH_DATA)")
+    p.add_argument("--data-dir", default=None, help="datasets folder (default: $GENTORCH_DATA)")
 
 
 def _guard(command: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:

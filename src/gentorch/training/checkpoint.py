@@ -63,6 +63,7 @@ class Checkpoint:
         extra_state: the task's extra state given to :func:`save_checkpoint` (tensors restored),
             or ``None``.
         path: the file that was read.
+        module_names: the names of every module the file holds.
     """
 
     metadata: dict[str, Any]
