@@ -13,6 +13,8 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
+_MAX_BASIS_NUMBERS = 2**26
+
 
 def top_singular_triplet(
     apply: Callable[[Tensor], Tensor],
@@ -38,39 +40,45 @@ def top_singular_triplet(
         adjoint: ``y: (n_out,) -> A^T y: (n_in,)``.
         v0: ``(n_in,)`` non-zero start vector (its dtype and device are used throughout).
         n_out: output dimension.
-        max_iterations: cap on steps (also capped by ``min(n_in, n_out)``).
+        max_iterations: cap on steps (also capped by ``min(n_in, n_out)`` and by the memory of
+            the two bases, ~2**26 numbers).
         rtol: stopping tolerance.
 
     Returns:
         ``sigma: ()``, ``u: (n_out,)`` and ``v: (n_in,)``, unit vectors (``u``, ``v`` are
         meaningless but unit when ``A = 0``).
     """
+    n_in = v0.numel()
+    # the bases take (steps + 1) * (n_in + n_out) numbers: at most ~256 MB in float32
+    steps = min(max_iterations, n_in, n_out, max(20, _MAX_BASIS_NUMBERS // (n_in + n_out)))
     with torch.no_grad():
-        V = [v0 / torch.linalg.vector_norm(v0)]
-        U: list[Tensor] = []
+        U = v0.new_empty((steps, n_out))
+        V = v0.new_empty((steps + 1, n_in))
+        V[0] = v0 / torch.linalg.vector_norm(v0)
+        k, nv = 0, 1  # filled rows of U and V
         alphas: list[Tensor] = []
         betas: list[Tensor] = []
-        previous = math.nan
-        steps = min(max_iterations, v0.numel(), n_out)
+        previous, scale = math.nan, 0.0
         for step in range(1, steps + 1):
             # alpha_j u_j = A v_j - beta_{j-1} u_{j-1}, made orthogonal to all previous u
-            r = apply(V[-1])
-            if U:
-                r = _orthogonalize(r, torch.stack(U))
+            r = apply(V[nv - 1])
+            if k:
+                r = _orthogonalize(r, U[:k])
             alpha = torch.linalg.vector_norm(r)
-            alphas.append(alpha)
-            scale = float(torch.stack(alphas).max())
+            scale = max(scale, float(alpha))
             if float(alpha) <= 1e-10 * scale or scale == 0.0:
-                alphas.pop()
                 break
-            U.append(r / alpha)
+            alphas.append(alpha)
+            U[k] = r / alpha
+            k += 1
             # beta_j v_{j+1} = A^T u_j - alpha_j v_j, made orthogonal to all previous v
-            p = _orthogonalize(adjoint(U[-1]), torch.stack(V))
+            p = _orthogonalize(adjoint(U[k - 1]), V[:nv])
             beta = torch.linalg.vector_norm(p)
             if float(beta) <= 1e-10 * scale:
                 break
             betas.append(beta)
-            V.append(p / beta)
+            V[nv] = p / beta
+            nv += 1
             if step % check_every == 0:
                 current = float(torch.linalg.matrix_norm(_bidiagonal(alphas, betas), ord=2))
                 if abs(current - previous) <= rtol * current:
@@ -79,11 +87,11 @@ def top_singular_triplet(
         if not alphas:  # A v0 = 0: A is zero on the start vector (zero map in practice)
             u = torch.zeros(n_out, dtype=v0.dtype, device=v0.device)
             u[0] = 1
-            return torch.zeros((), dtype=v0.dtype, device=v0.device), u, V[0]
+            return torch.zeros((), dtype=v0.dtype, device=v0.device), u, V[0].clone()
         # B = P S Q^T  =>  A (V q_1) = U B q_1 = s_1 (U p_1)
         P, S, Qh = torch.linalg.svd(_bidiagonal(alphas, betas))
-        u = torch.stack(U[: len(alphas)]).T @ P[:, 0]
-        v = torch.stack(V[: Qh.shape[1]]).T @ Qh[0]
+        u = U[:k].T @ P[:, 0]
+        v = V[: Qh.shape[1]].T @ Qh[0]
         return S[0], u / torch.linalg.vector_norm(u), v / torch.linalg.vector_norm(v)
 
 
