@@ -153,9 +153,9 @@ def test_callback_can_stop_training(tmp_path: Path) -> None:
     def stop_after_two(epoch: int, history: History) -> bool:
         return epoch == 2
 
-    history = fit(
-        _Regression(), torch.randn(64, 4), config=_config(tmp_path, 10), on_epoch_end=stop_after_two
-    )
+    # checkpoints every 5 epochs, but the epoch where training stops is always saved
+    config = _config(tmp_path, 10, checkpoint_every=5)
+    history = fit(_Regression(), torch.randn(64, 4), config=config, on_epoch_end=stop_after_two)
     assert len(history) == 2
     assert read_checkpoint_metadata(tmp_path)["epoch"] == 2
 

@@ -300,43 +300,51 @@ def fit(
         history, epoch, step = _resume(task, resume_from, batches.generator, config)
 
     checkpoint = "nothing saved" if out_dir is None else f"last good one in {out_dir}"
-    while epoch < config.epochs:
-        epoch += 1
-        started = time.perf_counter()
-        for module in modules.values():
-            module.train()
-        train_metrics, step = _train_epoch(task, batches, epoch, step, config, checkpoint, writer)
-        train_seconds = time.perf_counter() - started
+    try:
+        while epoch < config.epochs:
+            epoch += 1
+            started = time.perf_counter()
+            for module in modules.values():
+                module.train()
+            train_metrics, step = _train_epoch(
+                task, batches, epoch, step, config, checkpoint, writer
+            )
+            train_seconds = time.perf_counter() - started
 
-        started = time.perf_counter()
-        val_metrics: dict[str, float] = {}
-        if val_data is not None:
-            val_metrics = _validate(task, val_data, val_labels, device)
-        val_seconds = time.perf_counter() - started
+            started = time.perf_counter()
+            val_metrics: dict[str, float] = {}
+            if val_data is not None:
+                val_metrics = _validate(task, val_data, val_labels, device)
+            val_seconds = time.perf_counter() - started
 
-        row = {"epoch": float(epoch), "step": float(step), "train_seconds": train_seconds}
-        row |= {"val_seconds": val_seconds} if val_data is not None else {}
-        row |= {f"train_{k}": v for k, v in train_metrics.items()}
-        row |= {f"val_{k}": v for k, v in val_metrics.items()}
-        history.append(row)
-        if config.progress:
-            tqdm.write(_summary(row, config.epochs))
-        if writer is not None:
-            for key, value in row.items():
-                if key.startswith(("train_", "val_")) and not key.endswith("seconds"):
-                    writer.add_scalar(f"epoch/{key}", value, epoch)
-            writer.flush()
-        if out_dir is not None:
-            if epoch % config.checkpoint_every == 0 or epoch == config.epochs:
-                _save(task, out_dir, batches.generator, config, epoch, step, history)
-            history.save(out_dir)
-        if on_epoch_end is not None:
-            with _own_rng(device):
-                stop = on_epoch_end(epoch, history)
-            if stop is True:
+            row = {"epoch": float(epoch), "step": float(step), "train_seconds": train_seconds}
+            row |= {"val_seconds": val_seconds} if val_data is not None else {}
+            row |= {f"train_{k}": v for k, v in train_metrics.items()}
+            row |= {f"val_{k}": v for k, v in val_metrics.items()}
+            history.append(row)
+            if config.progress:
+                tqdm.write(_summary(row, config.epochs))
+            if writer is not None:
+                for key, value in row.items():
+                    if key.startswith(("train_", "val_")) and not key.endswith("seconds"):
+                        writer.add_scalar(f"epoch/{key}", value, epoch)
+                writer.flush()
+            saved = epoch % config.checkpoint_every == 0 or epoch == config.epochs
+            if out_dir is not None:
+                if saved:
+                    _save(task, out_dir, batches.generator, config, epoch, step, history)
+                history.save(out_dir)
+            stop = False
+            if on_epoch_end is not None:
+                with _own_rng(device):
+                    stop = on_epoch_end(epoch, history) is True
+            if stop:
+                if out_dir is not None and not saved:
+                    _save(task, out_dir, batches.generator, config, epoch, step, history)
                 break
-    if writer is not None:
-        writer.close()
+    finally:
+        if writer is not None:
+            writer.close()
     return history
 
 
