@@ -99,6 +99,14 @@ def test_train_prints_every_file(tmp_path: Path, capsys: pytest.CaptureFixture[s
     assert all(Path(p).is_file() for p in written)
 
 
+def test_conv_preset(tmp_path: Path) -> None:
+    assert _train(tmp_path, "--preset", "conv", "--hidden-dims", "16", "--epochs", "1") == 0
+    meta = read_checkpoint_metadata(tmp_path)
+    assert meta["config"]["model_class"] == "ConvVAE"
+    assert meta["config"]["model"]["image_shape"] == [1, 8, 8]
+    assert main(["sample", "vae", "--run", str(tmp_path), "--n", "4"]) == 0
+
+
 def test_resume_continues_the_run(tmp_path: Path) -> None:
     assert _train(tmp_path, "--hidden-dims", "16") == 0
     # a later --epochs overrides _train's 2: one more epoch from the checkpoint

@@ -187,6 +187,22 @@ def test_config_and_data_are_checked() -> None:
         fit(_Regression(), torch.randn(0, 4), config=_config(None, 1))
 
 
+def test_metrics_are_fetched_once_per_window(monkeypatch: pytest.MonkeyPatch) -> None:
+    import gentorch.training.engine as engine
+
+    windows: list[int] = []
+    flush = engine._flush
+
+    def counting_flush(window: list[dict[str, Tensor]], *args: Any) -> dict[str, float]:
+        windows.append(len(window))
+        return flush(window, *args)
+
+    monkeypatch.setattr(engine, "_flush", counting_flush)
+    fit(_Regression(), torch.randn(200, 4), config=_config(None, 2, log_every=3))
+    # 7 steps per epoch: windows of 3, 3 and the last 1, i.e. 3 device syncs instead of 7
+    assert windows == [3, 3, 1, 3, 3, 1]
+
+
 def test_history_columns_and_csv() -> None:
     h = History([{"epoch": 1, "a": 2.0}, {"epoch": 2, "b": 3.0}])
     assert h.columns == ["epoch", "a", "b"]
