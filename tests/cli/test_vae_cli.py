@@ -117,7 +117,7 @@ def test_resume_continues_the_run(tmp_path: Path) -> None:
 
 def test_commands_on_a_trained_run(trained: Path, capsys: pytest.CaptureFixture[str]) -> None:
     run = ["--run", str(trained)]
-    assert main(["eval", "vae", *run, "--k", "20", "--limit", "40"]) == 0
+    assert main(["eval", "vae", *run, "--k", "20", "--limit", "40", "--chunk-size", "8"]) == 0
     result = json.loads((trained / "eval.json").read_text())
     assert result["examples"] == 40
     # the IWAE bound is at least the ELBO in expectation; allow the noise of 40 examples

@@ -55,6 +55,13 @@ def register(families: dict[str, argparse._SubParsersAction[argparse.ArgumentPar
     p.add_argument(
         "--batch-size", type=int, default=None, help="examples per IWAE call (default: automatic)"
     )
+    p.add_argument(
+        "--chunk-size",
+        type=int,
+        default=None,
+        help="importance samples per IWAE call (default: automatic); on a CPU, about 2000 "
+        "decoder rows per call (e.g. --batch-size 2 --chunk-size 1000) keeps them in cache",
+    )
     p.set_defaults(run=_guard(_eval))
 
     p = _add(families, "sample", "draw samples from a trained VAE into a PNG grid")
@@ -463,7 +470,14 @@ def _eval(args: argparse.Namespace) -> int:
         test_x = test_x[: args.limit]
     generator = torch.Generator(device=device).manual_seed(args.seed)
     elbo, elbo_se = test_elbo(model, test_x, generator=generator)
-    nll_mean, nll_se = nll(model, test_x, k=args.k, batch_size=args.batch_size, generator=generator)
+    nll_mean, nll_se = nll(
+        model,
+        test_x,
+        k=args.k,
+        batch_size=args.batch_size,
+        chunk_size=args.chunk_size,
+        generator=generator,
+    )
     kl = kl_per_dimension(model, test_x)
     result = {
         "examples": test_x.shape[0],
