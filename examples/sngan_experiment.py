@@ -15,6 +15,7 @@ Reduced grid (docs/results.md; 6 runs at once, ~30 min wall on the busy shared 2
 
     python examples/sngan_experiment.py run --out runs/sngan_experiment --budget 180 --jobs 6
     python examples/sngan_experiment.py report --out runs/sngan_experiment --img docs/img
+    # Fashion-MNIST: run --dataset fashion-mnist, report --prefix gan_fashion_ --title Fashion-MNIST
 
 Full grid, about an hour on a dedicated 2-core machine (6 runs x 1200 CPU s, 2 at a time)::
 
@@ -241,11 +242,11 @@ def report(args: argparse.Namespace) -> None:
         path = save_line_plot(
             xs,
             series,
-            img / f"gan_{key}_over_time.png",
+            img / f"{args.prefix}{key}_over_time.png",
             xlabel="training CPU seconds (1 thread)",
             ylabel=f"FLD, {label} (lower is better)",
             logy=True,
-            title=f"MNIST, FLD of the {label} over training",
+            title=f"{args.title}, FLD of the {label} over training",
         )
         print(f"wrote {path}")
     for name, r in results.items():
@@ -256,7 +257,7 @@ def report(args: argparse.Namespace) -> None:
         path = save_line_plot(
             xs,
             series,
-            img / f"gan_sigma_{name}.png",
+            img / f"{args.prefix}sigma_{name}.png",
             xlabel="generator step",
             ylabel="largest singular value",
             logy=not r["spectral_norm"],
@@ -266,7 +267,7 @@ def report(args: argparse.Namespace) -> None:
         for which in ("raw", "ema"):
             src = out / name / f"samples_{which}.png"
             if src.is_file():
-                dst = img / f"gan_samples_{name}_{which}.png"
+                dst = img / f"{args.prefix}samples_{name}_{which}.png"
                 dst.write_bytes(src.read_bytes())
                 print(f"wrote {dst}")
 
@@ -310,6 +311,8 @@ def main() -> None:
     p = sub.add_parser("report")
     p.add_argument("--out", default="runs/sngan_experiment")
     p.add_argument("--img", default="docs/img")
+    p.add_argument("--prefix", default="gan_", help="file name prefix of the pictures")
+    p.add_argument("--title", default="MNIST", help="dataset name in the plot titles")
     args = parser.parse_args()
     {"run": run_grid, "one": run_one, "report": report}[args.command](args)
 
