@@ -296,5 +296,7 @@ def test_refuses_layers_already_normalized_by_pytorch() -> None:
         spectral_norm(parametrizations.spectral_norm(nn.Linear(4, 3)))
     with pytest.raises(ValueError, match=r"already has torch\.nn\.utils\.spectral_norm"):
         spectral_norm(torch.nn.utils.spectral_norm(nn.Linear(4, 3)))
+    with pytest.raises(ValueError, match=r"not initialized yet \(lazy module\)"):
+        spectral_norm(nn.LazyLinear(3))
     with pytest.raises(TypeError, match=r"module: expected an nn\.Module"):
         spectral_norm(torch.randn(3, 3))  # type: ignore[arg-type]

@@ -405,6 +405,11 @@ def _checked_weight(module: nn.Module, name: str) -> Tensor:
             f"{name!r} ({name}_orig exists); remove it with torch.nn.utils.remove_spectral_norm"
         )
     weight = getattr(module, name, None)
+    if isinstance(weight, nn.parameter.UninitializedParameter):
+        raise ValueError(
+            f"module: {type(module).__name__}.{name} is not initialized yet (lazy module); run "
+            "one forward before wrapping it"
+        )
     if not isinstance(weight, nn.Parameter):
         raise ValueError(
             f"name: {type(module).__name__} has no parameter named {name!r} "
