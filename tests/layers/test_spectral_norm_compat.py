@@ -243,3 +243,12 @@ def test_remove_spectral_norm_exports_to_onnx(tmp_path: Path) -> None:
     path = export_onnx(plain, (x,), tmp_path / "disc.onnx")
     verify_onnx(plain, path, (torch.randn(3, 3, 8, 8),))
     torch.testing.assert_close(plain(x), expected)
+
+
+def test_torch_export_in_eval_mode() -> None:
+    # torch.export (the successor of TorchScript) captures the wrapper itself for inference.
+    model = _disc().eval()
+    x = torch.randn(2, 3, 8, 8)
+    program = torch.export.export(model, (x,))
+    other = torch.randn(2, 3, 8, 8)
+    torch.testing.assert_close(program.module()(other), model(other))
