@@ -2,9 +2,10 @@
 and the operator-norm functions.
 
 A layer ``conv`` with weight ``W`` acts on a batch ``x: (B, C_in, *spatial)`` as the linear map
-``A_W x`` plus a bias; everything here is about ``A_W``. Its adjoint is obtained from
-``torch.func.vjp`` (for a linear map the pullback at any point *is* the adjoint), so every stride,
-padding, padding mode, dilation, group count and output padding is handled without special cases.
+``A_W x`` plus a bias; everything here is about ``A_W``. Its adjoint is ``conv_transpose*d``
+(zero-padded convolutions) or ``conv*d`` (transposed convolutions) with matching
+hyper-parameters, and otherwise (circular, reflect, replicate or string padding) the pullback of
+``torch.func.vjp``: for a linear map the pullback at any point *is* the adjoint.
 """
 
 from __future__ import annotations
