@@ -47,6 +47,7 @@ LAYERS = [
 @pytest.mark.parametrize(("make", "x_shape", "dim"), LAYERS)
 def test_forward_is_module_with_normalized_weight(make, x_shape, dim) -> None:
     layer = make().double()
+    bias = layer.bias.detach().clone()
     sn = spectral_norm(layer).eval()
     assert sn.dim == dim  # dim=1 by default for transposed convolutions
     W = _matrix(layer.weight.detach(), dim)
@@ -69,7 +70,14 @@ def test_forward_is_module_with_normalized_weight(make, x_shape, dim) -> None:
         rtol=1e-4,
         atol=0,
     )
-    assert torch.equal(sn.module.bias, layer.bias)
+    # a training step changes the weight but never normalizes or otherwise touches the bias
+    # (its gradient is the plain layer's: y = conv(x, W_sn) + b)
+    sn.train()
+    sn(x).sum().backward()
+    assert torch.equal(sn.module.bias.detach(), bias)
+    plain.zero_grad()
+    plain(x).sum().backward()
+    torch.testing.assert_close(sn.module.bias.grad, plain.bias.grad)
 
 
 def test_embedding_and_custom_weight_name() -> None:
@@ -86,6 +94,26 @@ def test_embedding_and_custom_weight_name() -> None:
     sn = spectral_norm(bil, name="weight", dim=0).eval()
     x1, x2 = torch.randn(2, 3), torch.randn(2, 4)
     torch.testing.assert_close(sn(x1, x2), F.bilinear(x1, x2, sn.normalized_weight(), bil.bias))
+
+    class Custom(nn.Module):  # a weight under another name, read in a custom forward
+        def __init__(self) -> None:
+            super().__init__()
+            self.kernel = nn.Parameter(torch.randn(2, 3, 4))
+            self.weight = nn.Parameter(torch.randn(4))  # not the normalized one
+
+        def forward(self, x: Tensor) -> Tensor:
+            return torch.einsum("oij,bij->bo", self.kernel, x) + self.weight.sum()
+
+    custom = Custom()
+    weight = custom.weight.detach().clone()
+    sn = spectral_norm(custom, name="kernel", dim=2).eval()
+    W = custom.kernel.detach().movedim(2, 0).reshape(4, -1)
+    torch.testing.assert_close(sn.exact_sigma(), torch.linalg.matrix_norm(W, ord=2))
+    torch.testing.assert_close(sn.sigma, sn.exact_sigma(), rtol=1e-4, atol=0)
+    x = torch.randn(5, 3, 4)
+    expected = torch.einsum("oij,bij->bo", custom.kernel / (sn.u @ W @ sn.v), x) + weight.sum()
+    torch.testing.assert_close(sn(x), expected)
+    assert torch.equal(custom.weight.detach(), weight)
 
 
 def test_warm_up_accuracy_on_sngan_layer_shapes() -> None:
@@ -165,6 +193,44 @@ def test_gradient_flows_through_sigma_with_u_v_constant() -> None:
 
 
 @pytest.mark.parametrize(
+    ("make", "x_shape", "kwargs"),
+    [
+        (lambda: nn.Conv2d(3, 4, 3, stride=2), (2, 3, 7, 7), {}),
+        (lambda: nn.ConvTranspose2d(3, 4, 3, stride=2), (2, 3, 4, 4), {}),  # dim=1
+        (lambda: nn.Conv2d(3, 4, 3, padding=1), (2, 3, 5, 5), {"input_shape": (3, 5, 5)}),
+    ],
+    ids=["conv", "conv-transpose", "operator"],
+)
+def test_training_gradient_is_autograd_of_explicit_formula(make, x_shape, kwargs) -> None:
+    # Training mode: one power step moves u, v, then the output uses W / (u^T W v) with the *new*
+    # u, v held constant (the paper's gradient). Reference: autograd of that formula written out
+    # (matrix: W moved/flattened; operator: u^T conv(v; W)), in float64.
+    layer = make().double()
+    mode = "operator" if kwargs else "matrix"
+    sn = SpectralNorm(layer, mode=mode, **kwargs)
+    with torch.no_grad():  # away from the fixed point, so that the step visibly moves u, v
+        sn.u.add_(0.3 * torch.randn_like(sn.u))
+        sn.v.add_(0.3 * torch.randn_like(sn.v))
+    u0 = sn.u.clone()
+    x = torch.randn(x_shape, dtype=torch.float64)
+    out = sn(x)
+    out.sin().sum().backward()
+    assert not torch.allclose(sn.u, u0)
+    u, v = sn.u.clone(), sn.v.clone()  # the vectors this forward used
+    W = layer.weight.detach().clone().requires_grad_()
+    if mode == "matrix":
+        sigma = u @ _matrix(W, sn.dim) @ v / (u.norm() * v.norm())
+    else:
+        sigma = (u * F.conv2d(v[None], W, padding=1)[0]).sum() / (u.norm() * v.norm())
+    plain = make().double()
+    plain.load_state_dict(layer.state_dict())
+    expected = torch.func.functional_call(plain, {"weight": W / sigma}, (x,))
+    torch.testing.assert_close(out, expected)
+    (g,) = torch.autograd.grad(expected.sin().sum(), W)
+    torch.testing.assert_close(layer.weight.grad, g)
+
+
+@pytest.mark.parametrize(
     ("make", "x_shape"),
     [(lambda: nn.Conv2d(2, 2, 2), (1, 2, 3, 3)), (lambda: nn.ConvTranspose1d(3, 2, 2), (1, 3, 3))],
 )
@@ -193,7 +259,7 @@ def test_spectral_divide_formula_including_the_clamped_case() -> None:
     v = torch.randn(3, dtype=torch.float64)
     u = W.detach() @ v + 0.5 * torch.randn(4, dtype=torch.float64)  # u^T W v > 0, not optimal
     sigma = (u @ W @ v) / (u.norm() * v.norm())
-    assert float(sigma) > 0
+    assert float(sigma.detach()) > 0
     torch.testing.assert_close(spectral_divide(W, u, v, 1e-12), W / sigma)
     for eps in (1e-12, 1e3):  # 1e3: sigma < eps, the clamp is active and sigma gets no gradient
         assert torch.autograd.gradcheck(lambda w, e=eps: spectral_divide(w, u, v, e), (W,))

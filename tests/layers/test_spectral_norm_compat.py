@@ -177,13 +177,20 @@ def test_averaged_model_ema() -> None:
 
 def test_two_forwards_then_one_backward() -> None:
     # D(real) - D(fake): the first graph must survive the in-place u, v update of the second.
+    # Reference: the same two forwards, each backpropagated before the next one runs.
     model = _disc()
+    reference = copy.deepcopy(model)
     real, fake = torch.randn(4, 3, 8, 8), torch.randn(4, 3, 8, 8)
     loss = model(real).mean() - model(fake).mean()
     loss.backward()
-    for p in model.parameters():
+    reference(real).mean().backward()
+    (-reference(fake).mean()).backward()
+    for layer, ref in zip(_sn_layers(model), _sn_layers(reference), strict=True):
+        torch.testing.assert_close(layer.u, ref.u)  # two updates each
+    for p, q in zip(model.parameters(), reference.parameters(), strict=True):
         assert p.grad is not None
-        assert torch.isfinite(p.grad).all()
+        assert q.grad is not None
+        torch.testing.assert_close(p.grad, q.grad)
 
 
 def test_gradient_penalty_double_backward() -> None:

@@ -333,12 +333,27 @@ class SpectralNorm(nn.Module):
             self._warm_up(self._weight())
 
     def normalized_weight(self) -> Tensor:
-        """``W / sigma`` with the current ``u``, ``v`` (no update; differentiable in ``W``)."""
+        """``W / sigma`` with the current ``u``, ``v`` (no update; differentiable in ``W``).
+
+        Returns:
+            A tensor shaped like the wrapped module's weight.
+
+        Example:
+            >>> layer = spectral_norm(nn.Linear(20, 10))
+            >>> W_sn = layer.normalized_weight()  # (10, 20)
+            >>> torch.linalg.matrix_norm(W_sn.detach(), ord=2)  # ~1
+        """
         return self._normalize(self._weight())
 
     @property
     def sigma(self) -> Tensor:
-        """The current estimate ``u^T W v`` as a detached 0-dim tensor (no update)."""
+        """The current estimate ``u^T W v`` as a detached 0-dim tensor (no update).
+
+        Example:
+            >>> layer = spectral_norm(nn.Conv2d(3, 8, 3))
+            >>> layer(torch.randn(2, 3, 8, 8))  # training: one power step
+            >>> float(layer.sigma)  # what the forward divided by
+        """
         with torch.no_grad():
             return self._sigma(self._weight()).detach()
 
@@ -348,6 +363,11 @@ class SpectralNorm(nn.Module):
         Matrix mode: ``torch.linalg.matrix_norm(W, ord=2)``. Operator mode: the FFT method when it
         is exact (circular padding, stride 1, output size = input size), otherwise Lanczos
         bidiagonalization of the operator run to convergence (relative change < 1e-8).
+
+        Example:
+            >>> layer = spectral_norm(nn.Linear(20, 10))
+            >>> W = layer.module.weight.detach()
+            >>> layer.exact_sigma() == torch.linalg.matrix_norm(W, ord=2)  # tensor(True)
         """
         weight = self._weight().detach()
         dtype = _compute_dtype(weight)
@@ -369,6 +389,11 @@ class SpectralNorm(nn.Module):
         Returns:
             ``{"sigma": estimate, "exact_sigma": exact, "relative_error": |est - exact| / exact,
             "n_power_iterations": n}`` (``relative_error`` is 0 when both are 0).
+
+        Example:
+            >>> layer = spectral_norm(nn.Conv2d(64, 128, 4, stride=2, padding=1))
+            >>> d = layer.diagnostics()
+            >>> d["relative_error"] < 1e-4  # True after the warm-up
         """
         estimate = float(self.sigma)
         exact = float(self.exact_sigma())
@@ -450,6 +475,20 @@ def spectral_norm(
     Use it wherever ``torch.nn.utils.parametrizations.spectral_norm(module)`` is used; the
     normalized weight is ``layer.normalized_weight()`` and the original ``layer.module.weight``.
 
+    Args:
+        module: the layer to normalize (Linear, Conv*d, ConvTranspose*d, Embedding, or any module
+            with a parameter ``name`` of at least 2 dimensions).
+        name: name of the weight parameter.
+        n_power_iterations: power-iteration updates per training forward (>= 1).
+        dim: the weight dimension that indexes the matrix rows; default 1 for
+            ``ConvTranspose*d``, 0 otherwise (as PyTorch's). Matrix mode only.
+        eps: floor for norms and for ``sigma`` (> 0).
+        mode: ``"matrix"`` (the paper's reshaped kernel) or ``"operator"`` (convolutions only).
+        input_shape: ``(C_in, *spatial)`` of one sample, required for ``mode="operator"``.
+
+    Returns:
+        A :class:`SpectralNorm` whose inputs and outputs are shaped as ``module``'s.
+
     Example:
         >>> disc = nn.Sequential(spectral_norm(nn.Conv2d(3, 64, 3, padding=1)), nn.LeakyReLU(0.1))
         >>> out = disc(torch.randn(8, 3, 32, 32))  # (8, 64, 32, 32)
@@ -466,6 +505,13 @@ def remove_spectral_norm(module: nn.Module) -> nn.Module:
     weight uses the current ``u``, ``v`` without updating them, so the result computes exactly
     what the wrapper computes in eval mode. The wrapped modules are modified in place; a
     ``SpectralNorm`` must not be used after it has been removed.
+
+    Args:
+        module: a :class:`SpectralNorm`, or any module containing some.
+
+    Returns:
+        The plain module (same input and output shapes), each normalized weight an
+        ``nn.Parameter`` with ``requires_grad`` as the original's.
 
     Example:
         >>> layer = spectral_norm(nn.Linear(4, 3))
