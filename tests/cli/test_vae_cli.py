@@ -71,8 +71,8 @@ def test_train_writes_checkpoint_history_and_pictures(
     names = ["samples", "reconstructions", "loss_curves", "latent_manifold", "latent_scatter"]
     for name in names:
         _png(trained / f"{name}.png")
-    # the 8x8 digits are enlarged 4x; the manifold has no padding: 4 * 20 * 8 pixels across
-    assert _png(trained / "latent_manifold.png") == (640, 640)
+    # the 8x8 digits are enlarged 4x with a 1-pixel grey border: 4 * (20 * (8 + 1) + 1) across
+    assert _png(trained / "latent_manifold.png") == (724, 724)
     meta = read_checkpoint_metadata(trained)
     assert meta["epoch"] == 2
     assert meta["config"]["model"]["hidden_dims"] == [512, 256]  # the book preset

@@ -641,7 +641,12 @@ def _picture_reconstructions(model: VAE, x: Tensor, shape: Sequence[int], path: 
 def _picture_manifold(model: VAE, shape: Sequence[int], n: int, path: Path) -> None:
     from gentorch.plotting import save_latent_manifold
 
-    print(f"wrote {save_latent_manifold(model, path, shape, n, scale=_scale(shape))}")
+    # Tiny images (8x8 digits) run together without a visible border between them.
+    small = min(shape[-2:]) < 16
+    path = save_latent_manifold(
+        model, path, shape, n, padding=int(small), pad_value=0.35, scale=_scale(shape)
+    )
+    print(f"wrote {path}")
 
 
 def _picture_scatter(model: VAE, x: Tensor, y: Tensor, path: Path) -> None:

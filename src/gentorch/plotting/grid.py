@@ -320,6 +320,7 @@ def save_latent_manifold(
     span: tuple[float, float] = (0.05, 0.95),
     *,
     padding: int = 0,
+    pad_value: float = 0.0,
     scale: int = 1,
 ) -> Path:
     """Decode an ``n x n`` grid of a 2-D latent space (Kingma & Welling, 2014, Fig. 4).
@@ -335,6 +336,7 @@ def save_latent_manifold(
         n: images per side.
         span: the probability range ``(p_low, p_high)``, ``0 < p_low < p_high < 1``.
         padding: pixels between images (0, as in the paper's figure).
+        pad_value: grey level of the padding, in [0, 1] (separates tiny images such as 8x8 digits).
         scale: pixel magnification.
 
     Returns:
@@ -359,6 +361,8 @@ def save_latent_manifold(
     low, high = span
     if not 0.0 < low < high < 1.0:
         raise ValueError(f"span: expected probabilities 0 < low < high < 1, got {span!r}")
+    if not 0.0 <= pad_value <= 1.0:
+        raise ValueError(f"pad_value: expected a value in [0, 1], got {pad_value!r}")
     ref = _model_reference(model)
     p = torch.linspace(low, high, n, device=ref.device, dtype=torch.float64)
     # z = Phi^{-1}(p): Gaussian quantiles
@@ -369,4 +373,4 @@ def save_latent_manifold(
     with _evaluating(model):
         images = _decoded_means(model, grid)
     tiles = _as_nchw(images.reshape(n * n, *shape))
-    return _write_png(_make_grid(tiles, n, padding, 0.0), path, scale)
+    return _write_png(_make_grid(tiles, n, padding, pad_value), path, scale)
