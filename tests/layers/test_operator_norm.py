@@ -56,6 +56,7 @@ CASES = [
         (4, 4, 4),
     ),
     ("transposed1d", lambda: nn.ConvTranspose1d(3, 2, 3, stride=3, dilation=2), (3, 5)),
+    ("transposed3d", lambda: nn.ConvTranspose3d(2, 3, 2, stride=2, padding=1), (2, 3, 2, 3)),
     ("circular", lambda: nn.Conv2d(3, 4, 3, padding=1, padding_mode="circular"), (3, 6, 6)),
     (
         "circular-dilated",
@@ -168,6 +169,35 @@ def test_operator_mode_tracks_the_operator_norm_in_training(make) -> None:
     # and the layer's operator norm, bias excluded, is sigma_exact / sigma_estimate ~ 1
     normalized = _explicit_norm(_with_weight(sn.module, sn.normalized_weight().detach()), shape)
     assert abs(normalized - exact / float(sn.sigma)) < 1e-4
+
+
+@pytest.mark.parametrize("n", [1, 3])
+def test_operator_mode_exactly_n_power_iterations_per_training_forward(n: int) -> None:
+    # One step: u <- A v / |A v|, v <- A^T u / |A^T u|, with A the convolution operator (written
+    # out with F.conv2d and its adjoint F.conv_transpose2d); none in eval mode.
+    conv = nn.Conv2d(2, 3, 3, stride=2, padding=1).double()
+    sn = SpectralNorm(conv, mode="operator", input_shape=(2, 6, 6), n_power_iterations=n)
+    with torch.no_grad():  # away from the fixed point, so that every step shows
+        sn.v.copy_(torch.nn.functional.normalize(torch.randn(2 * 6 * 6), dim=0).reshape(2, 6, 6))
+    u, v = sn.u.clone(), sn.v.clone()
+    _ = sn.sigma, sn.normalized_weight()  # reads outside forward: no update
+    assert torch.equal(sn.v, v)
+    W = conv.weight.detach()
+    sn(torch.randn(2, 2, 6, 6, dtype=torch.float64))
+    for _ in range(n):
+        Av = torch.nn.functional.conv2d(v[None], W, stride=2, padding=1)[0]
+        u = Av / Av.norm()
+        Atu = torch.nn.functional.conv_transpose2d(
+            u[None], W, stride=2, padding=1, output_padding=1
+        )[0]
+        v = Atu / Atu.norm()
+    torch.testing.assert_close(sn.u, u)
+    torch.testing.assert_close(sn.v, v)
+    u_trained, v_trained = sn.u.clone(), sn.v.clone()
+    sn.eval()
+    sn(torch.randn(2, 2, 6, 6, dtype=torch.float64))
+    assert torch.equal(sn.u, u_trained)
+    assert torch.equal(sn.v, v_trained)
 
 
 def _with_weight(conv: nn.Module, weight: torch.Tensor) -> nn.Module:
