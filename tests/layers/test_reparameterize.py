@@ -3,13 +3,25 @@
 from __future__ import annotations
 
 import math
+import weakref
 
+import numpy as np
 import pytest
 import torch
 from scipy import stats
 from torch.autograd import gradcheck, gradgradcheck
 
-from gentorch.layers import LOGVAR_RANGE, Reparameterize, reparameterize
+from gentorch.layers import (
+    LOGVAR_RANGE,
+    GumbelSoftmax,
+    LearnableNormal,
+    RelaxedBernoulli,
+    Reparameterize,
+    ReparameterizeFullCov,
+    ReparameterizeLaplace,
+    ReparameterizeLogistic,
+    reparameterize,
+)
 from gentorch.losses import gaussian_kl
 
 
@@ -197,6 +209,32 @@ def test_generator_makes_sampling_reproducible_and_noise_keeps_dtype():
     assert layer(x).dtype == torch.float64
 
 
+@pytest.mark.parametrize(
+    ("layer", "width"),
+    [
+        (Reparameterize(), 6),
+        (ReparameterizeLaplace(), 6),
+        (ReparameterizeLogistic(), 6),
+        (ReparameterizeFullCov(), 9),
+        (GumbelSoftmax(0.5, hard=True), 4),
+        (RelaxedBernoulli(0.5, hard=True), 4),
+    ],
+    ids=lambda v: type(v).__name__ if isinstance(v, torch.nn.Module) else str(v),
+)
+def test_noise_and_gradients_stay_on_the_inputs_device(layer, width):
+    # "meta" tensors have no data: a hidden host round trip (.cpu(), .item(), a CPU-made noise
+    # tensor mixed in) raises, so passing here shows everything is created on x's device.
+    x = torch.randn(5, width, device="meta", requires_grad=True)
+    for k in (None, 2):
+        y = layer(x, n_samples=k)
+        assert y.device.type == "meta"
+        y.sum().backward()
+        assert x.grad is not None
+        assert x.grad.device.type == "meta"
+    rv = LearnableNormal((3,)).to("meta")
+    assert rv(n_samples=2).device.type == "meta"
+
+
 def test_bad_input_raises_named_errors():
     layer = Reparameterize(check_finite=True)
     with pytest.raises(ValueError, match=r"x: expected shape \(\.\.\., 2 \* L\).*\(4, 5\)"):
@@ -222,6 +260,14 @@ def test_bad_input_raises_named_errors():
         Reparameterize(logvar_range=(3.0, -3.0))
     with pytest.raises(TypeError, match="pair"):
         layer((torch.zeros(2), torch.zeros(2), torch.zeros(2)))  # type: ignore[arg-type]
+    with pytest.raises(
+        ValueError, match=r"mu and logvar.*torch\.float32 on cpu and torch\.float64"
+    ):
+        layer((torch.zeros(2, 2), torch.zeros(2, 2, dtype=torch.float64)))
+    with pytest.raises(ValueError, match=r"x: expected shape \(\.\.\., 2 \* L\).*got \(\)"):
+        layer(torch.tensor(1.0))
+    with pytest.raises(TypeError, match=r"logvar: expected a Tensor, got list"):
+        reparameterize(torch.zeros(2), [0.0, 0.0])  # type: ignore[arg-type]
 
 
 def test_nan_passes_silently_without_check_finite():
@@ -251,13 +297,80 @@ def test_diagnostics_match_gaussian_kl_and_count_active_units():
     assert d["n_rows"] == B
 
 
-def test_diagnostics_keep_no_graph_and_reset_state_clears_them():
+def test_diagnostics_against_brute_force_over_all_leading_dimensions():
+    # (2, 64, 4) input: averages run over the 128 rows; logvar partly beyond the clamp.
+    g = _gen(11)
+    scales = torch.tensor([1.0, 0.05, 0.2, 0.08])  # Var_x(mu) ~ 1, 0.0025, 0.04, 0.0064
+    mu = torch.randn(2, 64, 4, generator=g) * scales
+    logvar = torch.randn(2, 64, 4, generator=g)
+    logvar[0, 0, 0] = 40.0  # clamped to 11 in the diagnostics, as in the forward
+    layer = Reparameterize(n_samples=3)
+    assert layer(torch.cat([mu, logvar], dim=-1)).shape == (3, 2, 64, 4)
+    d = layer.diagnostics()
+    m = mu.reshape(-1, 4).double().numpy()
+    lv = logvar.reshape(-1, 4).double().clamp(*LOGVAR_RANGE).numpy()
+    kl = np.zeros(4)
+    for row_mu, row_lv in zip(m, lv, strict=True):  # KL(N(m, e^lv) || N(0, 1)) row by row
+        kl += [
+            0.5 * (mj * mj + math.exp(lj) - 1.0 - lj) for mj, lj in zip(row_mu, row_lv, strict=True)
+        ]
+    kl /= len(m)
+    torch.testing.assert_close(d["kl_per_dim"].double(), torch.from_numpy(kl), rtol=1e-5, atol=0)
+    assert d["kl_total"] == pytest.approx(kl.sum(), rel=1e-5)
+    assert d["mean_abs_mu"] == pytest.approx(np.abs(m).mean(), rel=1e-5)
+    assert d["mean_sigma"] == pytest.approx(np.exp(lv / 2).mean(), rel=1e-5)
+    var = m.var(axis=0)  # Var_x(E_q[z]) with the 1/N convention
+    assert d["active_units"] == int((var > 0.01).sum())
+    assert d["n_rows"] == 128
+    assert d["active_units"] == 2  # the data were built with two units above 0.01
+
+
+class _Marker:
+    """An object held only by the autograd graph of _Tagged (through its ctx)."""
+
+
+class _Tagged(torch.autograd.Function):
+    """Identity whose graph node keeps ``marker`` alive for as long as the graph exists."""
+
+    @staticmethod
+    def forward(ctx, x, marker):  # type: ignore[no-untyped-def]
+        ctx.marker = marker
+        return x.clone()
+
+    @staticmethod
+    def backward(ctx, g):  # type: ignore[no-untyped-def]
+        return g, None
+
+
+@pytest.mark.parametrize("layout", ["concat", "pair"])
+def test_nothing_cached_keeps_the_autograd_graph_alive(layout):
     layer = Reparameterize()
-    mu = torch.randn(4, 2, requires_grad=True)
-    layer((mu * 2, torch.zeros(4, 2)))
-    assert layer._last_mu is not None
-    assert not layer._last_mu.requires_grad
-    assert layer._last_mu.grad_fn is None
+    marker = _Marker()
+    ref = weakref.ref(marker)
+    x = _Tagged.apply(torch.randn(4, 6, requires_grad=True), marker)
+    del marker
+    z = layer(x if layout == "concat" else (x[:, :3], x[:, 3:]))
+    z.sum().backward()
+    assert ref() is not None  # x and z still hold the graph
+    held = [x]  # control: an undetached reference does keep the graph (the check can fail)
+    del x, z
+    assert ref() is not None
+    held.clear()
+    assert ref() is None  # the layer's cached mu/logvar are detached: the graph is gone
+    assert layer.diagnostics()["n_rows"] == 4
+    assert all(t.grad_fn is None and not t.requires_grad for t in layer._last)
+
+
+def test_reset_state_clears_diagnostics():
+    layer = Reparameterize()
+    layer((torch.randn(4, 2, requires_grad=True) * 2, torch.zeros(4, 2)))
+    assert layer.diagnostics()["n_rows"] == 4
     layer.reset_state()
     with pytest.raises(RuntimeError, match="no forward pass recorded"):
         layer.diagnostics()
+    layer(torch.zeros(3, 2))
+    assert layer.diagnostics()["n_rows"] == 3
+    untracked = Reparameterize(track_diagnostics=False)
+    untracked(torch.zeros(3, 2))
+    with pytest.raises(RuntimeError, match="track_diagnostics=False"):
+        untracked.diagnostics()

@@ -122,7 +122,15 @@ class LearnableNormal(nn.Module):
     def forward(
         self, *, n_samples: int | None = None, generator: torch.Generator | None = None
     ) -> Tensor:
-        """Draw ``(K, *shape)`` (or ``shape``) reparameterized samples; eval/"mean": the mean."""
+        """Draw ``(K, *shape)`` (or ``shape``) reparameterized samples; eval/"mean": the mean.
+
+        Args:
+            n_samples: ``K`` samples sharing the parameters (``None``: one, no extra dimension).
+            generator: a :class:`torch.Generator` on the parameters' device (reproducible noise).
+
+        Returns:
+            ``z``: ``shape`` or ``(K, *shape)``, differentiable w.r.t. ``mean`` and ``raw_std``.
+        """
         _check_n_samples(n_samples)
         mean = self.mean
         if not self.training and self.eval_mode == "mean":
@@ -168,7 +176,16 @@ class _LocationScale(nn.Module):
         n_samples: int | None = None,
         generator: torch.Generator | None = None,
     ) -> Tensor:
-        """``x``: ``(..., 2L)`` ``[loc | log_scale]`` or a pair -> ``(..., L)``/``(K, ..., L)``."""
+        """Sample (training, or ``eval_mode="sample"``) or return ``loc`` (eval, ``"mean"``).
+
+        Args:
+            x: ``(..., 2 * L)`` as ``[loc | log_scale]``, or a pair ``(loc, log_scale)``.
+            n_samples: overrides the layer's ``n_samples`` for this call.
+            generator: a :class:`torch.Generator` on the input's device.
+
+        Returns:
+            ``z``: ``(..., L)`` or ``(K, ..., L)``.
+        """
         loc, log_scale = _split(x, ("loc", "log_scale"))
         _check_n_samples(n_samples)
         k = self.n_samples if n_samples is None else n_samples
@@ -305,7 +322,16 @@ class ReparameterizeFullCov(nn.Module):
         n_samples: int | None = None,
         generator: torch.Generator | None = None,
     ) -> Tensor:
-        """``x``: ``(..., L + L(L+1)/2)``; returns ``(..., L)`` or ``(K, ..., L)``."""
+        """Sample (training, or ``eval_mode="sample"``) or return ``mu`` (eval, ``"mean"``).
+
+        Args:
+            x: ``(..., L + L (L + 1) / 2)`` as ``[mu | Cholesky entries]``.
+            n_samples: overrides the layer's ``n_samples`` for this call.
+            generator: a :class:`torch.Generator` on the input's device.
+
+        Returns:
+            ``z``: ``(..., L)`` or ``(K, ..., L)``.
+        """
         mu, scale_tril = self.split(x)
         _check_n_samples(n_samples)
         k = self.n_samples if n_samples is None else n_samples

@@ -105,7 +105,16 @@ class GumbelSoftmax(nn.Module):
         n_samples: int | None = None,
         generator: torch.Generator | None = None,
     ) -> Tensor:
-        """``logits: (..., C) -> (..., C)`` or ``(K, ..., C)``."""
+        """Relaxed sample (training, or ``eval_mode="sample"``), or the eval-mode summary.
+
+        Args:
+            logits: ``(..., C)``, floating point.
+            n_samples: overrides the layer's ``n_samples`` for this call.
+            generator: a :class:`torch.Generator` on ``logits``' device.
+
+        Returns:
+            ``(..., C)`` or ``(K, ..., C)``.
+        """
         _check_logits(logits)
         _check_n_samples(n_samples)
         tau = _check_common(self.temperature, self.eval_mode, None)
@@ -183,7 +192,16 @@ class RelaxedBernoulli(nn.Module):
         n_samples: int | None = None,
         generator: torch.Generator | None = None,
     ) -> Tensor:
-        """``logits: (..., L) -> (..., L)`` or ``(K, ..., L)``."""
+        """Relaxed sample (training, or ``eval_mode="sample"``), or the eval-mode summary.
+
+        Args:
+            logits: ``(..., L)``, floating point.
+            n_samples: overrides the layer's ``n_samples`` for this call.
+            generator: a :class:`torch.Generator` on ``logits``' device.
+
+        Returns:
+            ``(..., L)`` or ``(K, ..., L)``.
+        """
         _check_logits(logits)
         _check_n_samples(n_samples)
         tau = _check_common(self.temperature, self.eval_mode, None)
