@@ -132,7 +132,7 @@ def test_commands_on_a_trained_run(trained: Path, capsys: pytest.CaptureFixture[
     assert main(["interpolate", "vae", *run, "--pairs", "3", "--steps", "5"]) == 0
     assert _png(trained / "interpolation.png") == _size(5 + 2, 3)  # the two ends beside
     assert main(["plot-latent", "vae", *run, "--grid", "5"]) == 0
-    assert _png(trained / "latent_manifold.png") == (4 * 5 * 8, 4 * 5 * 8)
+    assert _png(trained / "latent_manifold.png") == (4 * (5 * 9 + 1), 4 * (5 * 9 + 1))
     assert main(["denoise", "vae", *run, "--n", "4"]) == 0
     assert _png(trained / "denoising.png") == _size(4, 3)  # clean, noisy, denoised
     assert main(["anomaly", "vae", *run]) == 0  # the class left out in training: 3
