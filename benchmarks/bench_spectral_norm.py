@@ -9,7 +9,7 @@ Conv2d/Linear is wrapped, in one run and from the same initial weights, with:
 * ``torch`` — ``torch.nn.utils.parametrizations.spectral_norm`` (idem);
 * ``none``  — no normalization.
 
-Time: one training step = forward of a batch, hinge loss, backward (``zero_grad`` included); the
+Time: one training step = forward of a batch, mean output, backward (``zero_grad`` included); the
 three variants run in interleaved blocks and each keeps its median block (robust to other work
 on a shared machine). Accuracy: each layer's sigma estimate ``u^T W v`` against
 ``torch.linalg.matrix_norm(W, ord=2)``, right after construction (the warm-up) and after 1, 10

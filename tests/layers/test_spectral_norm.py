@@ -288,6 +288,19 @@ def test_all_zero_weight_is_finite_and_pytorch_is_not() -> None:
     torch.testing.assert_close(y, ours.module.bias.expand(2, 3))  # W_sn = 0 / max(0, eps) = 0
     assert float(ours.sigma) == 0.0
     torch.testing.assert_close(torch.linalg.vector_norm(ours.u), torch.tensor(1.0))
+    y.sum().backward()  # the weight's gradient is finite too (g / eps: sigma is clamped)
+    assert ours.module.weight.grad is not None
+    assert torch.isfinite(ours.module.weight.grad).all()
+    # operator mode: the same on a zero convolution (constructed on it)
+    conv = nn.Conv2d(2, 3, 3, padding=1)
+    with torch.no_grad():
+        conv.weight.zero_()
+    op = SpectralNorm(conv, mode="operator", input_shape=(2, 5, 5))
+    out = op(torch.randn(2, 2, 5, 5))
+    torch.testing.assert_close(out, conv.bias.detach().reshape(1, 3, 1, 1).expand(2, 3, 5, 5))
+    out.sum().backward()
+    assert conv.weight.grad is not None
+    assert torch.isfinite(conv.weight.grad).all()
     # constructing on a zero weight works too, and the vectors recover once W is non-zero
     zero = nn.Linear(4, 3)
     with torch.no_grad():

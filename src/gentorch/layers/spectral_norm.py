@@ -311,7 +311,8 @@ class SpectralNorm(nn.Module):
     # -------------------------------------------------------------------------------- public
 
     def forward(self, *args: Any, **kwargs: Any) -> Any:
-        """Run the wrapped module with the normalized weight (one power step set in training)."""
+        """Run the wrapped module with ``W / sigma`` (``n_power_iterations`` steps first in
+        training mode, none in eval); inputs and outputs are the wrapped module's."""
         weight = self._weight()
         uv = self._power_iteration(weight, self.n_power_iterations) if self.training else None
         return functional_call(self.module, {self.name: self._normalize(weight, uv)}, args, kwargs)
