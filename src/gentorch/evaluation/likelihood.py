@@ -26,8 +26,9 @@ from gentorch.evaluation._running import (
 __all__ = ["log_likelihood", "nll", "test_elbo"]
 
 # Decoder rows (latent samples x points) per model call when sizes are left to us: large enough
-# for matmuls near peak, small enough that a (rows, 784) float32 output stays around 50 MB.
-_ROWS_PER_CALL = 16384
+# for matmuls near peak, small enough that a call's (rows, 784) activations stay in cache
+# (measured on a 784-400-20 VAE, k=5000, one CPU thread: 2048 rows took half the time of 16384).
+_ROWS_PER_CALL = 2048
 
 
 def _mean_stderr(values: Tensor) -> tuple[float, float]:
@@ -86,7 +87,7 @@ def log_likelihood(
         k: importance samples per example (5000 in Burda et al., 2015).
         batch_size: examples per model call.
         chunk_size: samples per model call. Sizes left as ``None`` are chosen so that a call
-            evaluates about 16k decoder rows (``batch_size * chunk_size``).
+            evaluates about 2048 decoder rows (``batch_size * chunk_size``).
         progress: show a tqdm progress bar over examples.
         generator: seeds the model's noise (drawn from the global RNG of ``images``' device,
             which is restored afterwards) for reproducible estimates.
