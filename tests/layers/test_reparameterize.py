@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import doctest
+import importlib
 import math
 import weakref
 
@@ -374,3 +376,19 @@ def test_reset_state_clears_diagnostics():
     untracked(torch.zeros(3, 2))
     with pytest.raises(RuntimeError, match="track_diagnostics=False"):
         untracked.diagnostics()
+
+
+@pytest.mark.parametrize(
+    "module",
+    [
+        "gentorch.layers.reparameterize",
+        "gentorch.layers.distributions",
+        "gentorch.layers.relaxed",
+        "gentorch.losses.kl",
+    ],
+)
+def test_docstring_examples_run_and_print_what_they_show(module):
+    mod = importlib.import_module(module)
+    result = doctest.testmod(mod, extraglobs={"torch": torch}, verbose=False)
+    assert result.attempted > 0
+    assert result.failed == 0
