@@ -26,6 +26,9 @@ from gentorch.layers import (
 )
 from gentorch.losses import gaussian_kl
 
+# the module (the package's name `reparameterize` is the function)
+reparam_module = importlib.import_module("gentorch.layers.reparameterize")
+
 
 def _gen(seed: int = 1) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
@@ -100,6 +103,23 @@ def test_gradient_penalty_matches_the_plain_formula():
     plain = torch.autograd.grad(penalty(mu + torch.exp(0.5 * logvar) * eps), (mu, logvar))
     for a, b in zip(ours, plain, strict=True):
         torch.testing.assert_close(a, b)
+
+
+@pytest.mark.parametrize("n_samples", [None, 3])
+def test_direct_apply_matches_function_apply(monkeypatch, n_samples):
+    # Eager calls use the C entry point of Function.apply; without the private helper it
+    # relies on, the public Function.apply runs: both give the same values and gradients.
+    results = []
+    for public in (False, True):
+        if public:
+            monkeypatch.setattr(reparam_module, "_unwrap_if_dead", None)
+        mu = _eps((3, 4), seed=10, dtype=torch.float64).requires_grad_()
+        logvar = _eps((3, 4), seed=11, dtype=torch.float64).requires_grad_()
+        z = reparameterize(mu, logvar, n_samples=n_samples, generator=_gen())
+        z.pow(2).sum().backward()
+        results.append((z.detach(), mu.grad, logvar.grad))
+    for a, b in zip(*results, strict=True):
+        assert torch.equal(a, b)
 
 
 def test_saves_one_tensor_of_the_shape_of_z_for_backward():
