@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -25,14 +24,6 @@ _COMMANDS = (
     "anomaly",
     "denoise",
 )
-
-
-@pytest.fixture(autouse=True)
-def _restore_threads() -> Iterator[None]:
-    # --threads changes torch's global setting; keep it from leaking into other tests.
-    threads = torch.get_num_threads()
-    yield
-    torch.set_num_threads(threads)
 
 
 def _png(path: Path) -> tuple[int, int]:

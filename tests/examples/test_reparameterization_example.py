@@ -12,12 +12,7 @@ SCRIPT = Path(__file__).resolve().parents[2] / "examples" / "reparameterization_
 
 def test_walkthrough_runs_and_shows_the_blocked_and_the_fixed_gradient(capsys):
     main = runpy.run_path(str(SCRIPT))["main"]
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # as the script does: tiny models run fastest on one thread
-    try:
-        out = main(steps=150)
-    finally:
-        torch.set_num_threads(threads)
+    out = main(steps=150)  # on one thread, as the script runs (tests/conftest.py sets it)
     printed = capsys.readouterr().out
     assert "3) A tiny VAE" in printed
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
 
 import pytest
 import torch
@@ -17,15 +16,6 @@ from gentorch.layers import (
     lipschitz_bound,
     spectral_norm,
 )
-
-
-@pytest.fixture(autouse=True)
-def _one_thread() -> Iterator[None]:
-    # Small tensors: one thread avoids OpenMP hand-offs, which cost ~100x on a loaded 2-core box.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def _explicit_norm(conv: nn.Module, input_shape: tuple[int, ...]) -> float:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 import torch
 import torch.nn.functional as F
@@ -11,15 +9,6 @@ from torch import Tensor, nn
 from torch.nn.utils import parametrizations
 
 from gentorch.layers import SpectralNorm, remove_spectral_norm, spectral_norm
-
-
-@pytest.fixture(autouse=True)
-def _one_thread() -> Iterator[None]:
-    # Small tensors: one thread avoids OpenMP hand-offs, which cost ~100x on a loaded 2-core box.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def _matrix(weight: Tensor, dim: int) -> Tensor:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import copy
 import io
 import pickle
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -21,15 +20,6 @@ from gentorch.layers import (
     remove_spectral_norm,
     spectral_norm,
 )
-
-
-@pytest.fixture(autouse=True)
-def _one_thread() -> Iterator[None]:
-    # Small tensors: one thread avoids OpenMP hand-offs, which cost ~100x on a loaded 2-core box.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def _disc(sn: bool = True) -> nn.Sequential:

@@ -17,16 +17,6 @@ from gentorch.models.resnet_gan import (
 )
 
 
-@pytest.fixture(autouse=True)
-def _one_thread() -> object:
-    # These shapes are tiny: one thread avoids the thread-pool overhead that dominates on a
-    # loaded 2-core machine (a 20x slowdown observed), and the numbers do not depend on it.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.mark.parametrize(("size", "channels"), [(28, 1), (32, 3), (28, 3), (32, 1)])
 def test_shapes_and_range(size: int, channels: int) -> None:
     g = SNGANGenerator(latent_dim=16, out_channels=channels, image_size=size, width=4)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import math
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -15,16 +14,6 @@ from torch.distributions import Bernoulli, Normal, kl_divergence
 
 from gentorch.layers import reparameterize
 from gentorch.models import VAE, ConditionalVAE
-
-
-@pytest.fixture(autouse=True)
-def _one_thread() -> Iterator[None]:
-    # These models are tiny: one thread is fastest, and spin-waiting OpenMP threads slow
-    # them down by orders of magnitude when the machine is busy.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def _gen(seed: int) -> torch.Generator:
