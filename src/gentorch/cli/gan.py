@@ -14,21 +14,24 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import Tensor
 
+from gentorch.cli._common import (
+    UsageError,
+    add_run_args,
+    guard,
+    positive,
+    select_device,
+    set_threads,
+)
+
 __all__ = ["register"]
 
 _DATASETS = ("mnist", "fashion-mnist")
-
-
-class _UsageError(Exception):
-    """A bad command-line value: printed as ``gentorch: error: ...``, exit status 2."""
 
 
 def register(families: dict[str, argparse._SubParsersAction[argparse.ArgumentParser]]) -> None:
@@ -40,7 +43,7 @@ def register(families: dict[str, argparse._SubParsersAction[argparse.ArgumentPar
     p.add_argument("--n", type=int, default=64, help="number of images")
     p.add_argument("--nrow", type=int, default=None, help="images per row (default: square)")
     p.add_argument("--raw", action="store_true", help="use the trained, not the EMA, generator")
-    p.set_defaults(run=_guard(_sample))
+    p.set_defaults(run=guard(_sample))
 
     p = _add(families, "eval", "gan", "FLD and classifier Inception Score of a trained GAN")
     _run_args(p)
@@ -51,11 +54,11 @@ def register(families: dict[str, argparse._SubParsersAction[argparse.ArgumentPar
         help="LeNet safetensors file (default: the shipped one for the run's dataset)",
     )
     p.add_argument("--raw", action="store_true", help="use the trained, not the EMA, generator")
-    p.set_defaults(run=_guard(_eval))
+    p.set_defaults(run=guard(_eval))
 
     p = _add(families, "train", "classifier", "train the LeNet used by FLD and IS")
     p.add_argument("--dataset", choices=_DATASETS, default="mnist")
-    p.add_argument("--data-dir", default=None, help="datasets folder (default $GENTORCH_DATA)")
+    p.add_argument("--data-dir", default=None, help="datasets folder (default: $GENTORCH_DATA)")
     p.add_argument("--limit", type=int, default=None, help="train on the first N images only")
     p.add_argument("--epochs", type=int, default=8)
     p.add_argument("--batch-size", type=int, default=128)
@@ -69,7 +72,7 @@ def register(families: dict[str, argparse._SubParsersAction[argparse.ArgumentPar
         default=None,
         help="safetensors file to write (default: runs/classifier/lenet_<dataset>.safetensors)",
     )
-    p.set_defaults(run=_guard(_train_classifier))
+    p.set_defaults(run=guard(_train_classifier))
 
 
 def _add(
@@ -92,7 +95,7 @@ def _train_parser(p: argparse.ArgumentParser) -> None:
 
     data = p.add_argument_group("data")
     data.add_argument("--dataset", choices=_DATASETS, default="mnist")
-    data.add_argument("--data-dir", default=None, help="datasets folder (default $GENTORCH_DATA)")
+    data.add_argument("--data-dir", default=None, help="datasets folder (default: $GENTORCH_DATA)")
     data.add_argument("--limit", type=int, default=None, help="train on the first N images only")
     model = p.add_argument_group("model")
     model.add_argument(
@@ -150,57 +153,18 @@ def _train_parser(p: argparse.ArgumentParser) -> None:
     )
     run.add_argument("--threads", type=int, default=None, help="CPU threads for torch")
     run.add_argument("--quiet", action="store_true", help="no progress bar")
-    p.set_defaults(run=_guard(_train))
+    p.set_defaults(run=guard(_train))
 
 
 def _run_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "--run",
-        dest="run_dir",
-        default="runs/gan",
-        help="folder written by `gentorch train gan`",
-    )
-    p.add_argument("--out", default=None, help="output file (default: inside --run)")
-    p.add_argument("--device", default=None, help="cpu, cuda, mps (default: cuda if available)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the latent codes")
-    p.add_argument("--data-dir", default=None, help="datasets folder (default $GENTORCH_DATA)")
+    add_run_args(p, "gan", seed_help="seed of the latent codes")
 
 
-def _guard(command: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
-    """Report expected failures (bad values, missing files, divergence) as one line.
-
-    ``ValueError`` is included: the library raises it, naming the argument, for bad settings
-    (e.g. resuming a run with different ones).
-    """
-    from gentorch.data import DatasetError
-    from gentorch.training import CheckpointMismatchError, TrainingDiverged
-
-    def run(args: argparse.Namespace) -> int:
-        try:
-            return command(args)
-        except (
-            _UsageError,
-            DatasetError,
-            FileNotFoundError,
-            CheckpointMismatchError,
-            TrainingDiverged,
-            ValueError,
-        ) as err:
-            print(f"gentorch: error: {err}", file=sys.stderr)
-            return 2
-
-    return run
-
-
-def _device(name: str | None) -> torch.device:
-    if name is not None:
-        return torch.device(name)
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-
-
-def _positive(name: str, value: int | None) -> None:
-    if value is not None and value < 1:
-        raise _UsageError(f"{name}: expected a positive integer, got {value}")
+def _positive_options(args: argparse.Namespace, *names: str) -> None:
+    """Check that the options ``names`` (dest names), where set, are positive integers."""
+    for name in names:
+        if getattr(args, name) is not None:
+            positive(f"--{name.replace('_', '-')}", getattr(args, name))
 
 
 def _wrote(path: Path) -> None:
@@ -233,11 +197,9 @@ def _train(args: argparse.Namespace) -> int:
     from gentorch.training import History, TrainConfig, fit
     from gentorch.training.gan import GANTask
 
-    for name in ("limit", "epochs", "batch_size", "val_samples", "width", "threads"):
-        _positive(f"--{name.replace('_', '-')}", getattr(args, name))
-    if args.threads is not None:
-        torch.set_num_threads(args.threads)
-    device = _device(args.device)
+    _positive_options(args, "limit", "epochs", "batch_size", "val_samples", "width")
+    set_threads(args.threads)
+    device = select_device(args.device)
     out = Path(args.out)
     if args.resume and not (out / "checkpoint.safetensors").is_file():
         raise FileNotFoundError(f"--resume: no checkpoint.safetensors in {out} to continue")
@@ -371,7 +333,7 @@ def _load_generator(run: str, device: torch.device, raw: bool) -> tuple[Any, dic
     config = meta["config"]
     classes = {c.__name__: c for c in (SNGANGenerator, SNGANResNetGenerator)}
     if config.get("generator_class") not in classes:
-        raise _UsageError(f"--run {run}: not a GAN checkpoint (task config {config})")
+        raise UsageError(f"--run {run}: not a GAN checkpoint (task config {config})")
     generator = classes[config["generator_class"]](**config["generator"])
     load_checkpoint(folder, {"generator" if raw else "generator_ema": generator})
     info: dict[str, Any] = json.loads((folder / "run.json").read_text())
@@ -388,8 +350,8 @@ def _draw(generator: Any, n: int, seed: int, device: torch.device) -> Tensor:
 def _sample(args: argparse.Namespace) -> int:
     from gentorch.plotting import save_image_grid
 
-    _positive("--n", args.n)
-    device = _device(args.device)
+    positive("--n", args.n)
+    device = select_device(args.device)
     generator, _ = _load_generator(args.run_dir, device, args.raw)
     images = _draw(generator, args.n, args.seed, device)
     out = Path(args.out) if args.out else Path(args.run_dir) / "samples.png"
@@ -401,14 +363,14 @@ def _eval(args: argparse.Namespace) -> int:
     from gentorch import data
     from gentorch.evaluation.gan_metrics import classifier_inception_score, fld
 
-    _positive("--n", args.n)
-    device = _device(args.device)
+    positive("--n", args.n)
+    device = select_device(args.device)
     generator, info = _load_generator(args.run_dir, device, args.raw)
     dataset = info["data"]["dataset"]
     data_dir = args.data_dir if args.data_dir is not None else info["data"].get("data_dir")
     classifier = _classifier(args.classifier or None, dataset, device)
     if classifier is None:
-        raise _UsageError("--classifier none: eval needs a classifier")
+        raise UsageError("--classifier none: eval needs a classifier")
     test_x, _ = data.load(dataset, "test", data_dir)
     train_x, _ = data.load(dataset, "train", data_dir)
     n = min(args.n, test_x.shape[0])
@@ -442,15 +404,13 @@ def _train_classifier(args: argparse.Namespace) -> int:
         train_classifier,
     )
 
-    for name in ("limit", "epochs", "batch_size", "threads"):
-        _positive(f"--{name.replace('_', '-')}", getattr(args, name))
-    if args.threads is not None:
-        torch.set_num_threads(args.threads)
-    device = _device(args.device)
+    _positive_options(args, "limit", "epochs", "batch_size")
+    set_threads(args.threads)
+    device = select_device(args.device)
     x, y = data.load(args.dataset, "train", args.data_dir)
     xt, yt = data.load(args.dataset, "test", args.data_dir)
     if y is None or yt is None:
-        raise _UsageError(f"--dataset {args.dataset}: a classifier needs labels")
+        raise UsageError(f"--dataset {args.dataset}: a classifier needs labels")
     if args.limit is not None:
         x, y = x[: args.limit], y[: args.limit]
 

@@ -12,14 +12,22 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 import torch
 from torch import Tensor
+
+from gentorch.cli._common import (
+    UsageError,
+    add_run_args,
+    guard,
+    positive,
+    select_device,
+    set_threads,
+)
 
 if TYPE_CHECKING:
     from gentorch.models import VAE
@@ -37,10 +45,6 @@ _PRESETS: dict[str, tuple[tuple[int, ...], int]] = {
 }
 # Pictures of images smaller than this are enlarged (nearest neighbour) to stay readable.
 _MIN_PICTURE_SIDE = 28
-
-
-class _UsageError(Exception):
-    """A bad command-line value: printed as ``gentorch: error: ...``, exit status 2."""
 
 
 def register(families: dict[str, argparse._SubParsersAction[argparse.ArgumentParser]]) -> None:
@@ -62,28 +66,28 @@ def register(families: dict[str, argparse._SubParsersAction[argparse.ArgumentPar
         help="importance samples per IWAE call (default: automatic); on a CPU, about 2000 "
         "decoder rows per call (e.g. --batch-size 2 --chunk-size 1000) keeps them in cache",
     )
-    p.set_defaults(run=_guard(_eval))
+    p.set_defaults(run=guard(_eval))
 
     p = _add(families, "sample", "draw samples from a trained VAE into a PNG grid")
     _run_args(p)
     p.add_argument("--n", type=int, default=64, help="number of samples")
-    p.set_defaults(run=_guard(_sample))
+    p.set_defaults(run=guard(_sample))
 
     p = _add(families, "reconstruct", "test images beside their reconstructions (PNG)")
     _run_args(p)
     p.add_argument("--n", type=int, default=32, help="number of test images")
-    p.set_defaults(run=_guard(_reconstruct))
+    p.set_defaults(run=guard(_reconstruct))
 
     p = _add(families, "interpolate", "decode a straight line between two test images' codes")
     _run_args(p)
     p.add_argument("--pairs", type=int, default=8, help="number of image pairs (rows)")
     p.add_argument("--steps", type=int, default=10, help="images per row, ends included")
-    p.set_defaults(run=_guard(_interpolate))
+    p.set_defaults(run=guard(_interpolate))
 
     p = _add(families, "plot-latent", "the 2-D latent manifold and the class-coloured scatter")
     _run_args(p)
     p.add_argument("--grid", type=int, default=20, help="manifold grid size (grid x grid)")
-    p.set_defaults(run=_guard(_plot_latent))
+    p.set_defaults(run=guard(_plot_latent))
 
     p = _add(families, "anomaly", "anomaly scores on the test set: ROC-AUC and a histogram")
     _run_args(p)
@@ -96,13 +100,13 @@ def register(families: dict[str, argparse._SubParsersAction[argparse.ArgumentPar
     )
     p.add_argument("--score", choices=("elbo", "nll"), default="elbo", help="anomaly score")
     p.add_argument("--k", type=int, default=100, help="importance samples for --score nll")
-    p.set_defaults(run=_guard(_anomaly))
+    p.set_defaults(run=guard(_anomaly))
 
     p = _add(families, "denoise", "denoise noisy test images; report PSNR (PNG)")
     _run_args(p)
     p.add_argument("--noise", type=float, default=0.3, help="std of the Gaussian noise added")
     p.add_argument("--n", type=int, default=16, help="number of images in the picture")
-    p.set_defaults(run=_guard(_denoise))
+    p.set_defaults(run=guard(_denoise))
 
 
 class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
@@ -214,36 +218,11 @@ def _train_parser(p: argparse.ArgumentParser) -> None:
         "--threads", type=int, default=None, help="CPU threads for torch (default: torch's)"
     )
     run.add_argument("--quiet", action="store_true", help="no progress bar")
-    p.set_defaults(run=_guard(_train))
+    p.set_defaults(run=guard(_train))
 
 
 def _run_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "--run",
-        dest="run_dir",
-        default="runs/vae",
-        help="folder written by `gentorch train vae`",
-    )
-    p.add_argument("--out", default=None, help="output file (default: inside --run)")
-    p.add_argument("--device", default=None, help="cpu, cuda, mps (default: cuda if available)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the random draws")
-    p.add_argument("--data-dir", default=None, help="datasets folder (default: $GENTORCH_DATA)")
-
-
-def _guard(command: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
-    """Report expected failures as one line: bad values (the library's ``ValueError`` names
-    the argument; dataset and checkpoint errors are ``ValueError`` too), missing files and
-    divergence."""
-    from gentorch.training import TrainingDiverged
-
-    def run(args: argparse.Namespace) -> int:
-        try:
-            return command(args)
-        except (_UsageError, ValueError, FileNotFoundError, TrainingDiverged) as err:
-            print(f"gentorch: error: {err}", file=sys.stderr)
-            return 2
-
-    return run
+    add_run_args(p, "vae", seed_help="seed of the random draws")
 
 
 # ------------------------------------------------------------------------------------- data
@@ -278,7 +257,7 @@ def _load_data(spec: dict[str, Any]) -> _Data:
     exclude = spec.get("exclude_class")
     if exclude is not None:
         if result.train_y is None:
-            raise _UsageError(f"--exclude-class {exclude}: the dataset {name!r} has no labels")
+            raise UsageError(f"--exclude-class {exclude}: the dataset {name!r} has no labels")
         keep = result.train_y != exclude
         result.train_x, result.train_y = result.train_x[keep], result.train_y[keep]
     return result
@@ -298,17 +277,17 @@ def _load_user_data(path: Path, spec: dict[str, Any]) -> _Data:
             column = int(column)
         x, y = data.load_array(path, label_column=column)
     elif path.exists():
-        raise _UsageError(
+        raise UsageError(
             f"--dataset {str(path)!r}: expected a folder of images or a file ending in "
             f"{', '.join(_ARRAY_SUFFIXES)}"
         )
     else:
-        raise _UsageError(
+        raise UsageError(
             f"--dataset {str(path)!r}: not one of {', '.join(_NAMED_DATASETS)} and no such "
             "file or folder"
         )
     if x.shape[0] < 10:
-        raise _UsageError(f"--dataset {str(path)!r}: need at least 10 examples, got {x.shape[0]}")
+        raise UsageError(f"--dataset {str(path)!r}: need at least 10 examples, got {x.shape[0]}")
     # A fixed, seeded 90/10 split: the test part is the last 10% of a permutation.
     order = torch.randperm(x.shape[0], generator=torch.Generator().manual_seed(0))
     n_test = max(1, x.shape[0] // 10)
@@ -332,7 +311,7 @@ def _build_model(args: argparse.Namespace, input_dim: int, image_shape: Any) -> 
         try:
             hidden = tuple(int(h) for h in args.hidden_dims.split(",") if h.strip())
         except ValueError:
-            raise _UsageError(
+            raise UsageError(
                 f"--hidden-dims: expected comma-separated integers, got {args.hidden_dims!r}"
             ) from None
     if args.latent_dim is not None:
@@ -340,9 +319,9 @@ def _build_model(args: argparse.Namespace, input_dim: int, image_shape: Any) -> 
     if args.preset != "conv":
         return VAE(input_dim, hidden, latent, likelihood=args.likelihood)
     if image_shape is None:
-        raise _UsageError("--preset conv: needs image data (C, H, W); this dataset is tabular")
+        raise UsageError("--preset conv: needs image data (C, H, W); this dataset is tabular")
     if len(hidden) != 1:
-        raise _UsageError(f"--hidden-dims: the conv preset takes one width, got {hidden}")
+        raise UsageError(f"--hidden-dims: the conv preset takes one width, got {hidden}")
     return ConvVAE(latent, args.likelihood, image_shape, hidden_dim=hidden[0])
 
 
@@ -362,13 +341,7 @@ def _load_run(run: str | Path, device: str | None) -> tuple[VAE, dict[str, Any]]
     model_class = getattr(models, meta["config"]["model_class"])
     model = cast("VAE", model_class.from_config(meta["config"]["model"]))
     load_checkpoint(folder, {"model": model})
-    return model.to(_device(device)).eval(), info
-
-
-def _device(name: str | None) -> torch.device:
-    if name is None:
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
+    return model.to(select_device(device)).eval(), info
 
 
 # ---------------------------------------------------------------------------------- commands
@@ -383,19 +356,18 @@ def _train(args: argparse.Namespace) -> int:
         "label_column": args.label_column,
         "exclude_class": args.exclude_class,
     }
-    if args.threads is not None:
-        torch.set_num_threads(_positive("--threads", args.threads))
+    set_threads(args.threads)
     torch.manual_seed(args.seed)
     data = _load_data(spec)
     if args.likelihood == "bernoulli" and not _in_unit_interval(data.train_x):
-        raise _UsageError(
+        raise UsageError(
             "--likelihood bernoulli: needs data in [0, 1], got values in "
             f"[{float(data.train_x.min()):g}, {float(data.train_x.max()):g}]; use "
             "--likelihood gaussian (or rescale the data)"
         )
     model = _build_model(args, data.train_x.shape[1], data.image_shape)
     steps = args.epochs * math.ceil(
-        data.train_x.shape[0] / _positive("--batch-size", args.batch_size)
+        data.train_x.shape[0] / positive("--batch-size", args.batch_size)
     )
     task = VAETask(
         model,
@@ -413,13 +385,13 @@ def _train(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
         seed=args.seed,
         out_dir=out,
-        device=_device(args.device),
+        device=select_device(args.device),
         progress=not args.quiet,
         binarize=None if args.binarize == "none" else args.binarize,
     )
     resume = out if args.resume else None
     if resume is not None and not (out / "run.json").is_file():
-        raise _UsageError(f"--resume: no run in {str(out)!r} to continue")
+        raise UsageError(f"--resume: no run in {str(out)!r} to continue")
     run_info = {
         "data": spec,
         "image_shape": data.image_shape,
@@ -503,7 +475,7 @@ def _sample(args: argparse.Namespace) -> int:
     model, info = _load_run(args.run_dir, args.device)
     shape = _image_shape(info)
     generator = torch.Generator(device=next(model.parameters()).device).manual_seed(args.seed)
-    samples = model.sample(_positive("--n", args.n), generator=generator)
+    samples = model.sample(positive("--n", args.n), generator=generator)
     _grid(samples, shape, Path(args.out) if args.out else Path(args.run_dir) / "samples.png")
     return 0
 
@@ -511,7 +483,7 @@ def _sample(args: argparse.Namespace) -> int:
 def _reconstruct(args: argparse.Namespace) -> int:
     model, info = _load_run(args.run_dir, args.device)
     shape = _image_shape(info)
-    x = _load_data(_data_spec(info, args)).test_x[: _positive("--n", args.n)]
+    x = _load_data(_data_spec(info, args)).test_x[: positive("--n", args.n)]
     out = Path(args.out) if args.out else Path(args.run_dir) / "reconstructions.png"
     _picture_reconstructions(model, x.to(next(model.parameters()).device), shape, out)
     return 0
@@ -520,12 +492,12 @@ def _reconstruct(args: argparse.Namespace) -> int:
 def _interpolate(args: argparse.Namespace) -> int:
     model, info = _load_run(args.run_dir, args.device)
     shape = _image_shape(info)
-    pairs, steps = _positive("--pairs", args.pairs), _positive("--steps", args.steps)
+    pairs, steps = positive("--pairs", args.pairs), positive("--steps", args.steps)
     if steps < 2:
-        raise _UsageError(f"--steps: expected at least 2 (the two ends), got {steps}")
+        raise UsageError(f"--steps: expected at least 2 (the two ends), got {steps}")
     x = _load_data(_data_spec(info, args)).test_x
     if x.shape[0] < 2 * pairs:
-        raise _UsageError(f"--pairs {pairs}: the test set has only {x.shape[0]} images")
+        raise UsageError(f"--pairs {pairs}: the test set has only {x.shape[0]} images")
     from gentorch.plotting import save_interpolation
 
     generator = torch.Generator().manual_seed(args.seed)
@@ -543,12 +515,10 @@ def _plot_latent(args: argparse.Namespace) -> int:
     model, info = _load_run(args.run_dir, args.device)
     latent_dim = int(model.latent_dim)
     if latent_dim != 2:
-        raise _UsageError(
-            f"plot-latent: needs a model with latent_dim 2, this one has {latent_dim}"
-        )
+        raise UsageError(f"plot-latent: needs a model with latent_dim 2, this one has {latent_dim}")
     shape = _image_shape(info)
     folder = Path(args.out) if args.out else Path(args.run_dir)
-    _picture_manifold(model, shape, _positive("--grid", args.grid), folder / "latent_manifold.png")
+    _picture_manifold(model, shape, positive("--grid", args.grid), folder / "latent_manifold.png")
     data = _load_data(_data_spec(info, args))
     if data.test_y is None:
         print("the test set has no labels: no class-coloured scatter")
@@ -565,12 +535,12 @@ def _anomaly(args: argparse.Namespace) -> int:
     if anomalous is None:
         anomalous = info["data"].get("exclude_class")
     if anomalous is None:
-        raise _UsageError(
+        raise UsageError(
             "--anomaly-class: not given, and the run was not trained with --exclude-class"
         )
     data = _load_data(_data_spec(info, args))
     if data.test_y is None:
-        raise _UsageError(f"anomaly: the dataset {info['data']['dataset']!r} has no labels")
+        raise UsageError(f"anomaly: the dataset {info['data']['dataset']!r} has no labels")
     device = next(model.parameters()).device
     generator = torch.Generator(device=device).manual_seed(args.seed)
     scores = anomaly_scores(
@@ -594,7 +564,7 @@ def _denoise(args: argparse.Namespace) -> int:
 
     model, info = _load_run(args.run_dir, args.device)
     if not args.noise >= 0:
-        raise _UsageError(f"--noise: expected a standard deviation >= 0, got {args.noise}")
+        raise UsageError(f"--noise: expected a standard deviation >= 0, got {args.noise}")
     clean = _load_data(_data_spec(info, args)).test_x.to(next(model.parameters()).device)
     generator = torch.Generator(device=clean.device).manual_seed(args.seed)
     # noisy = clip(x + sigma * eps, 0, 1), eps ~ N(0, I): a corrupted input in the data's range
@@ -605,7 +575,7 @@ def _denoise(args: argparse.Namespace) -> int:
     print(f"PSNR noisy {before:.2f} dB -> denoised {after:.2f} dB (noise std {args.noise})")
     shape = info.get("image_shape")
     if shape is not None:
-        n = min(_positive("--n", args.n), clean.shape[0])
+        n = min(positive("--n", args.n), clean.shape[0])
         rows = torch.cat([clean[:n], noisy[:n], restored[:n]])
         out = Path(args.out) if args.out else Path(args.run_dir) / "denoising.png"
         _grid(rows, tuple(shape), out, nrow=n)
@@ -694,15 +664,9 @@ def _data_spec(info: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]
 def _image_shape(info: dict[str, Any]) -> tuple[int, int, int]:
     shape = info.get("image_shape")
     if shape is None:
-        raise _UsageError(f"the run's data ({info['data']['dataset']!r}) are not images")
+        raise UsageError(f"the run's data ({info['data']['dataset']!r}) are not images")
     c, h, w = shape
     return int(c), int(h), int(w)
-
-
-def _positive(flag: str, value: int) -> int:
-    if value < 1:
-        raise _UsageError(f"{flag}: expected a positive integer, got {value}")
-    return value
 
 
 def _in_unit_interval(x: Tensor) -> bool:

@@ -1,0 +1,65 @@
+"""What the model families' commands share: the ``--run`` options, error reporting, devices,
+thread counts and positive-integer checks."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+
+import torch
+
+
+class UsageError(Exception):
+    """A bad command-line value: printed as ``gentorch: error: ...``, exit status 2."""
+
+
+def add_run_args(p: argparse.ArgumentParser, family: str, seed_help: str) -> None:
+    """Options of a command that reads the folder written by ``gentorch train <family>``:
+    ``--run`` (default ``runs/<family>``), ``--out``, ``--device``, ``--seed``, ``--data-dir``."""
+    p.add_argument(
+        "--run",
+        dest="run_dir",
+        default=f"runs/{family}",
+        help=f"folder written by `gentorch train {family}`",
+    )
+    p.add_argument("--out", default=None, help="output file (default: inside --run)")
+    p.add_argument("--device", default=None, help="cpu, cuda, mps (default: cuda if available)")
+    p.add_argument("--seed", type=int, default=0, help=seed_help)
+    p.add_argument("--data-dir", default=None, help="datasets folder (default: $GENTORCH_DATA)")
+
+
+def guard(command: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+    """Report expected failures as one line and exit status 2: bad values (the library's
+    ``ValueError`` names the argument; dataset and checkpoint errors are ``ValueError`` too),
+    missing files and divergence."""
+    from gentorch.training import TrainingDiverged
+
+    def run(args: argparse.Namespace) -> int:
+        try:
+            return command(args)
+        except (UsageError, ValueError, FileNotFoundError, TrainingDiverged) as err:
+            print(f"gentorch: error: {err}", file=sys.stderr)
+            return 2
+
+    return run
+
+
+def select_device(name: str | None) -> torch.device:
+    """The device named by ``--device``; unset: CUDA if available, else the CPU."""
+    if name is None:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def positive(flag: str, value: int) -> int:
+    """``value`` if it is at least 1; otherwise a :class:`UsageError` naming ``flag``."""
+    if value < 1:
+        raise UsageError(f"{flag}: expected a positive integer, got {value}")
+    return value
+
+
+def set_threads(threads: int | None) -> None:
+    """Apply ``--threads`` (unset: leave torch's setting alone)."""
+    if threads is not None:
+        torch.set_num_threads(positive("--threads", threads))
