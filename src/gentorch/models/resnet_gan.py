@@ -29,6 +29,12 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from gentorch.layers import spectral_norm as _spectral_norm
+from gentorch.models._gan_checks import (
+    check_codes,
+    check_image_size,
+    check_images,
+    check_positive,
+)
 
 __all__ = [
     "DiscriminatorResBlock",
@@ -36,16 +42,6 @@ __all__ = [
     "SNGANResNetDiscriminator",
     "SNGANResNetGenerator",
 ]
-
-
-def _check_positive(name: str, value: int) -> None:
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise ValueError(f"{name}: expected a positive integer, got {value!r}")
-
-
-def _check_image_size(value: int) -> None:
-    if value not in (28, 32):
-        raise ValueError(f"image_size: expected one of (28, 32), got {value!r}")
 
 
 class GeneratorResBlock(nn.Module):
@@ -69,8 +65,8 @@ class GeneratorResBlock(nn.Module):
 
     def __init__(self, in_channels: int, out_channels: int) -> None:
         super().__init__()
-        _check_positive("in_channels", in_channels)
-        _check_positive("out_channels", out_channels)
+        check_positive("in_channels", in_channels)
+        check_positive("out_channels", out_channels)
         self.bn1 = nn.BatchNorm2d(in_channels)
         self.conv1 = nn.Conv2d(in_channels, out_channels, 3, padding=1)
         self.bn2 = nn.BatchNorm2d(out_channels)
@@ -119,8 +115,8 @@ class DiscriminatorResBlock(nn.Module):
         spectral_norm: bool = True,
     ) -> None:
         super().__init__()
-        _check_positive("in_channels", in_channels)
-        _check_positive("out_channels", out_channels)
+        check_positive("in_channels", in_channels)
+        check_positive("out_channels", out_channels)
         self.downsample, self.first = downsample, first
 
         def wrap(layer: nn.Module) -> nn.Module:
@@ -175,10 +171,10 @@ class SNGANResNetGenerator(nn.Module):
         width: int = 256,
     ) -> None:
         super().__init__()
-        _check_positive("latent_dim", latent_dim)
-        _check_positive("out_channels", out_channels)
-        _check_positive("width", width)
-        _check_image_size(image_size)
+        check_positive("latent_dim", latent_dim)
+        check_positive("out_channels", out_channels)
+        check_positive("width", width)
+        check_image_size(image_size)
         self.latent_dim, self.out_channels = latent_dim, out_channels
         self.image_size, self.width = image_size, width
         self.bottom = 7 if image_size == 28 else 4
@@ -199,9 +195,7 @@ class SNGANResNetGenerator(nn.Module):
 
     def forward(self, z: Tensor) -> Tensor:
         """``z: (B, latent_dim)`` to images ``(B, C, H, W)`` in ``[0, 1]``."""
-        if not isinstance(z, Tensor) or z.dim() != 2 or z.shape[1] != self.latent_dim:
-            got = tuple(z.shape) if isinstance(z, Tensor) else type(z).__name__
-            raise ValueError(f"z: expected shape (B, {self.latent_dim}), got {got}")
+        check_codes(z, self.latent_dim)
         h = self.dense(z).view(z.shape[0], self.width, self.bottom, self.bottom)
         h = F.relu(self.bn(self.blocks(h)))
         # x = (tanh(h) + 1) / 2: the paper's tanh output rescaled to [0, 1]
@@ -234,9 +228,9 @@ class SNGANResNetDiscriminator(nn.Module):
         width: int = 128,
     ) -> None:
         super().__init__()
-        _check_positive("in_channels", in_channels)
-        _check_positive("width", width)
-        _check_image_size(image_size)
+        check_positive("in_channels", in_channels)
+        check_positive("width", width)
+        check_image_size(image_size)
         self.in_channels, self.image_size = in_channels, image_size
         self.spectral_norm, self.width = spectral_norm, width
         sn = spectral_norm
@@ -262,10 +256,7 @@ class SNGANResNetDiscriminator(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         """Score images ``x: (B, C, H, W)`` in ``[0, 1]``; returns ``(B,)``."""
-        expected = (self.in_channels, self.image_size, self.image_size)
-        if not isinstance(x, Tensor) or x.dim() != 4 or tuple(x.shape[1:]) != expected:
-            got = tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__
-            raise ValueError(f"x: expected shape (B, {', '.join(map(str, expected))}), got {got}")
+        check_images(x, self.in_channels, self.image_size)
         # the paper's networks see images in [-1, 1]; global sum pooling over positions
         h = F.relu(self.blocks(2.0 * x - 1.0)).sum(dim=(2, 3))
         out: Tensor = self.linear(h)

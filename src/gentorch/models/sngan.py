@@ -31,20 +31,14 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from gentorch.layers import spectral_norm as _spectral_norm
+from gentorch.models._gan_checks import (
+    check_codes,
+    check_image_size,
+    check_images,
+    check_positive,
+)
 
 __all__ = ["SNGANDiscriminator", "SNGANGenerator"]
-
-_IMAGE_SIZES = (28, 32)
-
-
-def _check_size(name: str, value: int, allowed: tuple[int, ...]) -> None:
-    if value not in allowed:
-        raise ValueError(f"{name}: expected one of {allowed}, got {value!r}")
-
-
-def _check_positive(name: str, value: int) -> None:
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise ValueError(f"{name}: expected a positive integer, got {value!r}")
 
 
 class SNGANGenerator(nn.Module):
@@ -74,10 +68,10 @@ class SNGANGenerator(nn.Module):
         width: int = 64,
     ) -> None:
         super().__init__()
-        _check_positive("latent_dim", latent_dim)
-        _check_positive("out_channels", out_channels)
-        _check_positive("width", width)
-        _check_size("image_size", image_size, _IMAGE_SIZES)
+        check_positive("latent_dim", latent_dim)
+        check_positive("out_channels", out_channels)
+        check_positive("width", width)
+        check_image_size(image_size)
         self.latent_dim = latent_dim
         self.out_channels = out_channels
         self.image_size = image_size
@@ -107,9 +101,7 @@ class SNGANGenerator(nn.Module):
 
     def forward(self, z: Tensor) -> Tensor:
         """Map ``z: (B, latent_dim)`` to images ``(B, out_channels, image_size, image_size)``."""
-        if not isinstance(z, Tensor) or z.dim() != 2 or z.shape[1] != self.latent_dim:
-            got = tuple(z.shape) if isinstance(z, Tensor) else type(z).__name__
-            raise ValueError(f"z: expected shape (B, {self.latent_dim}), got {got}")
+        check_codes(z, self.latent_dim)
         h = self.dense(z).view(z.shape[0], -1, self.bottom, self.bottom)
         h = F.relu(self.bn0(h))
         h = F.relu(self.bn1(self.deconv1(h)))
@@ -128,7 +120,7 @@ class SNGANGenerator(nn.Module):
             >>> g.sample(2).shape
             torch.Size([2, 3, 32, 32])
         """
-        _check_positive("n", n)
+        check_positive("n", n)
         param = self.dense.weight
         z = torch.randn(
             n, self.latent_dim, device=param.device, dtype=param.dtype, generator=generator
@@ -175,9 +167,9 @@ class SNGANDiscriminator(nn.Module):
         n_power_iterations: int = 1,
     ) -> None:
         super().__init__()
-        _check_positive("in_channels", in_channels)
-        _check_positive("width", width)
-        _check_size("image_size", image_size, _IMAGE_SIZES)
+        check_positive("in_channels", in_channels)
+        check_positive("width", width)
+        check_image_size(image_size)
         self.in_channels = in_channels
         self.image_size = image_size
         self.spectral_norm = spectral_norm
@@ -213,10 +205,7 @@ class SNGANDiscriminator(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         """Score images ``x: (B, C, H, W)`` in ``[0, 1]``; returns ``(B,)``."""
-        expected = (self.in_channels, self.image_size, self.image_size)
-        if not isinstance(x, Tensor) or x.dim() != 4 or tuple(x.shape[1:]) != expected:
-            got = tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__
-            raise ValueError(f"x: expected shape (B, {', '.join(map(str, expected))}), got {got}")
+        check_images(x, self.in_channels, self.image_size)
         # the paper's networks see images in [-1, 1]
         h = 2.0 * x - 1.0
         for name in self.LAYER_NAMES[:-1]:
