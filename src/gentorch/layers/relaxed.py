@@ -54,30 +54,10 @@ def _expand(t: Tensor, n_samples: int | None) -> Tensor:
     return t if n_samples is None else t.expand(n_samples, *t.shape)
 
 
-class GumbelSoftmax(nn.Module):
-    """Differentiable relaxed categorical samples (Gumbel-Softmax / Concrete).
-
-    ``y = softmax((logits + g) / temperature)`` over the last dimension, with
-    ``g = -log(E)``, ``E ~ Exp(1)`` (standard Gumbel noise). ``argmax(y)`` is an exact sample of
-    ``Categorical(softmax(logits))`` for any temperature. With ``hard=True`` the output is
-    ``one_hot(argmax(y))`` and its gradient is ``y``'s (straight-through).
-
-    Args:
-        temperature: ``tau > 0``; may be changed between calls (annealing).
-        hard: return one-hot vectors with straight-through gradients.
-        eval_mode: in eval mode return ``"mean"`` (default: ``softmax(logits)``, the categorical's
-            mean), ``"mode"`` (``one_hot(argmax(logits))``) or ``"sample"`` (keep sampling).
-        n_samples: default number of samples ``K``.
-
-    Input: ``logits`` ``(..., C)`` (unnormalised log-probabilities).
-    Output: ``(..., C)`` on the simplex, or ``(K, ..., C)`` with ``n_samples=K``.
-
-    Example:
-        >>> layer = GumbelSoftmax(temperature=0.5, hard=True)
-        >>> y = layer(torch.randn(16, 10, requires_grad=True))
-        >>> bool((y.sum(-1) == 1).all())
-        True
-    """
+class _Relaxed(nn.Module):
+    """What GumbelSoftmax and RelaxedBernoulli share: their settings, the checks, the eval-mode
+    summaries and the straight-through output. A subclass says how to draw the relaxed sample
+    from uniform noise (:meth:`_relax`), what its mean and mode are, and how to harden it."""
 
     def __init__(
         self,
@@ -121,19 +101,71 @@ class GumbelSoftmax(nn.Module):
         k = self.n_samples if n_samples is None else n_samples
         if not self.training and self.eval_mode != "sample":
             if self.eval_mode == "mean":
-                return _expand(torch.softmax(logits, dim=-1), k)
-            return _expand(_one_hot_argmax(logits), k)
+                return _expand(self._mean(logits), k)
+            return _expand(self._mode(logits), k)
         u = _noise_like(torch.rand_like, logits.detach(), k, generator)
+        y = self._relax(logits, u, tau)
+        if self.hard:
+            return _straight_through(self._harden(y), y)
+        return y
+
+    def _mean(self, logits: Tensor) -> Tensor:
+        raise NotImplementedError
+
+    def _mode(self, logits: Tensor) -> Tensor:
+        raise NotImplementedError
+
+    def _relax(self, logits: Tensor, u: Tensor, tau: float) -> Tensor:
+        """The relaxed sample ``(K, ..., C)`` from ``u ~ U[0, 1)`` of that shape."""
+        raise NotImplementedError
+
+    def _harden(self, y: Tensor) -> Tensor:
+        """The exact discrete sample that the relaxed sample ``y`` stands for."""
+        raise NotImplementedError
+
+
+class GumbelSoftmax(_Relaxed):
+    """Differentiable relaxed categorical samples (Gumbel-Softmax / Concrete).
+
+    ``y = softmax((logits + g) / temperature)`` over the last dimension, with
+    ``g = -log(E)``, ``E ~ Exp(1)`` (standard Gumbel noise). ``argmax(y)`` is an exact sample of
+    ``Categorical(softmax(logits))`` for any temperature. With ``hard=True`` the output is
+    ``one_hot(argmax(y))`` and its gradient is ``y``'s (straight-through).
+
+    Args:
+        temperature: ``tau > 0``; may be changed between calls (annealing).
+        hard: return one-hot vectors with straight-through gradients.
+        eval_mode: in eval mode return ``"mean"`` (default: ``softmax(logits)``, the categorical's
+            mean), ``"mode"`` (``one_hot(argmax(logits))``) or ``"sample"`` (keep sampling).
+        n_samples: default number of samples ``K``.
+
+    Input: ``logits`` ``(..., C)`` (unnormalised log-probabilities).
+    Output: ``(..., C)`` on the simplex, or ``(K, ..., C)`` with ``n_samples=K``.
+
+    Example:
+        >>> layer = GumbelSoftmax(temperature=0.5, hard=True)
+        >>> y = layer(torch.randn(16, 10, requires_grad=True))
+        >>> bool((y.sum(-1) == 1).all())
+        True
+    """
+
+    def _mean(self, logits: Tensor) -> Tensor:
+        return torch.softmax(logits, dim=-1)
+
+    def _mode(self, logits: Tensor) -> Tensor:
+        return _one_hot_argmax(logits)
+
+    def _relax(self, logits: Tensor, u: Tensor, tau: float) -> Tensor:
         # E = -log(1 - u) ~ Exp(1), u in [0, 1) so E >= 0; floor at the smallest normal
         # g = -log(E) ~ Gumbel(0, 1)
         g = -torch.log(torch.log1p(-u).neg_().clamp_(min=torch.finfo(u.dtype).tiny))
         a = logits + g
         # y = softmax((a - max a) / tau): the shift (exact for softmax) keeps a / tau from
         # overflowing to inf - inf = NaN at small tau or in float16
-        y = torch.softmax((a - a.detach().amax(dim=-1, keepdim=True)) / tau, dim=-1)
-        if self.hard:
-            return _straight_through(_one_hot_argmax(y), y)
-        return y
+        return torch.softmax((a - a.detach().amax(dim=-1, keepdim=True)) / tau, dim=-1)
+
+    def _harden(self, y: Tensor) -> Tensor:
+        return _one_hot_argmax(y)
 
 
 def _one_hot_argmax(y: Tensor) -> Tensor:
@@ -142,7 +174,7 @@ def _one_hot_argmax(y: Tensor) -> Tensor:
     return torch.zeros_like(y).scatter_(-1, index, 1.0)
 
 
-class RelaxedBernoulli(nn.Module):
+class RelaxedBernoulli(_Relaxed):
     """Differentiable relaxed Bernoulli samples (binary Concrete).
 
     ``y = sigmoid((logits + l) / temperature)`` elementwise, with ``l = log(u / (1 - u))``,
@@ -168,55 +200,18 @@ class RelaxedBernoulli(nn.Module):
         (torch.Size([16, 8]), True)
     """
 
-    def __init__(
-        self,
-        temperature: float = 1.0,
-        hard: bool = False,
-        eval_mode: DiscreteEvalMode = "mean",
-        n_samples: int | None = None,
-    ) -> None:
-        super().__init__()
-        self.temperature = _check_common(temperature, eval_mode, n_samples)
-        self.hard = bool(hard)
-        self.eval_mode: DiscreteEvalMode = eval_mode
-        self.n_samples = n_samples
+    def _mean(self, logits: Tensor) -> Tensor:
+        return torch.sigmoid(logits)
 
-    def extra_repr(self) -> str:
-        return (
-            f"temperature={self.temperature}, hard={self.hard}, eval_mode={self.eval_mode!r}, "
-            f"n_samples={self.n_samples}"
-        )
+    def _mode(self, logits: Tensor) -> Tensor:
+        return (logits > 0).to(logits.dtype)
 
-    def forward(
-        self,
-        logits: Tensor,
-        *,
-        n_samples: int | None = None,
-        generator: torch.Generator | None = None,
-    ) -> Tensor:
-        """Relaxed sample (training, or ``eval_mode="sample"``), or the eval-mode summary.
-
-        Args:
-            logits: ``(..., L)``, floating point.
-            n_samples: overrides the layer's ``n_samples`` for this call.
-            generator: a :class:`torch.Generator` on ``logits``' device.
-
-        Returns:
-            ``(..., L)`` or ``(K, ..., L)``.
-        """
-        _check_logits(logits)
-        _check_n_samples(n_samples)
-        tau = _check_common(self.temperature, self.eval_mode, None)
-        k = self.n_samples if n_samples is None else n_samples
-        if not self.training and self.eval_mode != "sample":
-            if self.eval_mode == "mean":
-                return _expand(torch.sigmoid(logits), k)
-            return _expand((logits > 0).to(logits.dtype), k)
-        u = _noise_like(torch.rand_like, logits.detach(), k, generator)
+    def _relax(self, logits: Tensor, u: Tensor, tau: float) -> Tensor:
         # l = logit(u) ~ Logistic(0, 1); u = 0 moved to the smallest normal
         noise = torch.logit(u.clamp_(min=torch.finfo(u.dtype).tiny))
         # y = sigmoid((logits + l) / tau)
-        y = torch.sigmoid((logits + noise) / tau)
-        if self.hard:
-            return _straight_through((y > 0.5).to(y.dtype), y)
-        return y
+        return torch.sigmoid((logits + noise) / tau)
+
+    def _harden(self, y: Tensor) -> Tensor:
+        # y > 1/2, i.e. logits + l > 0: the Bernoulli sample
+        return (y > 0.5).to(y.dtype)
