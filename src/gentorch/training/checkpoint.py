@@ -196,23 +196,32 @@ def save_checkpoint(
     return write_atomic(path, data)
 
 
-def _read(path: Path) -> tuple[dict[str, Any], dict[str, Tensor]]:
+def _read_header(path: Path) -> dict[str, Any]:
+    """The gentorch header of the checkpoint file ``path``, without reading its tensors."""
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint not found: {path}")
     try:
-        tensors = safetensors.torch.load(path.read_bytes())
         with safetensors.safe_open(str(path), framework="pt") as f:
             raw = (f.metadata() or {}).get(_HEADER_KEY)
     except Exception as err:
         raise ValueError(f"{path}: not a readable safetensors file ({err})") from None
     if raw is None:
         raise ValueError(f"{path}: a safetensors file, but not a gentorch checkpoint (no header)")
-    header = json.loads(raw)
+    header: dict[str, Any] = json.loads(raw)
+    return header
+
+
+def _read(path: Path) -> tuple[dict[str, Any], dict[str, Tensor]]:
+    header = _read_header(path)
     if header.get("format") != _FORMAT or header.get("version") != _VERSION:
         raise ValueError(
             f"{path}: unsupported checkpoint format {header.get('format')!r} version "
             f"{header.get('version')!r}; expected {_FORMAT!r} version {_VERSION}"
         )
+    try:
+        tensors = safetensors.torch.load(path.read_bytes())
+    except Exception as err:
+        raise ValueError(f"{path}: not a readable safetensors file ({err})") from None
     return header, tensors
 
 
@@ -231,17 +240,7 @@ def read_checkpoint_metadata(path: str | Path) -> dict[str, Any]:
         >>> read_checkpoint_metadata("/tmp/ckpt")["config"]["lr"]
         0.001
     """
-    path = _resolve(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"checkpoint not found: {path}")
-    try:
-        with safetensors.safe_open(str(path), framework="pt") as f:
-            raw = (f.metadata() or {}).get(_HEADER_KEY)
-    except Exception as err:
-        raise ValueError(f"{path}: not a readable safetensors file ({err})") from None
-    if raw is None:
-        raise ValueError(f"{path}: a safetensors file, but not a gentorch checkpoint (no header)")
-    metadata: dict[str, Any] = json.loads(raw)["metadata"]
+    metadata: dict[str, Any] = _read_header(_resolve(path))["metadata"]
     return metadata
 
 
