@@ -361,7 +361,7 @@ def main() -> None:
     )
     # name, model, --preset, target, peer's seconds, batch, lr, epochs of the cosine schedule
     recipes: list[tuple[str, Callable[[], VAE], str, float, float, int, float, int]] = [
-        ("784-400-20", lambda: VAE(784, [400], 20), "mlp", ref_loss, ref_seconds, 64, 2e-3, 6),
+        ("784-400-20", lambda: VAE(784, [400], 20), "mlp", ref_loss, ref_seconds, 128, 4e-3, 7),
         (
             "book 784-512-256-2",
             VAE.book,
