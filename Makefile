@@ -7,7 +7,7 @@ export GENTORCH_DATA ?= $(abspath ../shared/data)
 export MPLBACKEND ?= Agg
 PYTEST_ARGS ?=
 
-.PHONY: setup demo test lint typecheck unit bench
+.PHONY: setup demo test lint typecheck unit
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
