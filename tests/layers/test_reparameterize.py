@@ -59,6 +59,18 @@ def test_value_is_mu_plus_sigma_eps_with_the_generators_noise(n_samples):
 
 
 @pytest.mark.parametrize("n_samples", [None, 3])
+def test_value_is_bit_for_bit_the_plain_formula_with_the_same_noise(n_samples):
+    # The layer draws 0.5 * eps and adds 2 * h (h = 0.5 * sigma * eps): scalings by powers of
+    # two are exact, so float32 z equals the plain formula's exactly, not just closely.
+    mu = torch.randn(64, 7) * 3
+    logvar = torch.randn(64, 7) * 4
+    z = reparameterize(mu, logvar, n_samples=n_samples, generator=_gen())
+    shape = (64, 7) if n_samples is None else (3, 64, 7)
+    eps = _eps(shape, dtype=torch.float32)
+    assert torch.equal(z, mu + torch.exp(0.5 * logvar.clamp(*LOGVAR_RANGE)) * eps)
+
+
+@pytest.mark.parametrize("n_samples", [None, 3])
 def test_backward_is_g_and_half_g_eps_sigma_summed_over_samples(n_samples):
     mu, logvar = _pair(4, 5)
     z = reparameterize(mu, logvar, n_samples=n_samples, generator=_gen())
@@ -307,7 +319,7 @@ def test_diagnostics_match_gaussian_kl_and_count_active_units():
     # (Var_x(mu) ~ 1e-6); dimension 2 is weakly used (Var_x(mu) = 0.04 > 0.01).
     mu = torch.stack([torch.randn(B), 1e-3 * torch.randn(B), 0.2 * torch.randn(B)], dim=1)
     logvar = torch.randn(B, 3) * 0.3
-    layer = Reparameterize()
+    layer = Reparameterize(track_diagnostics=True)
     layer((mu.clone().requires_grad_(), logvar))
     d = layer.diagnostics()
     expected_kl = gaussian_kl(mu.detach(), logvar).mean(0)
@@ -326,7 +338,7 @@ def test_diagnostics_against_brute_force_over_all_leading_dimensions():
     mu = torch.randn(2, 64, 4, generator=g) * scales
     logvar = torch.randn(2, 64, 4, generator=g)
     logvar[0, 0, 0] = 40.0  # clamped to 11 in the diagnostics, as in the forward
-    layer = Reparameterize(n_samples=3)
+    layer = Reparameterize(n_samples=3, track_diagnostics=True)
     assert layer(torch.cat([mu, logvar], dim=-1)).shape == (3, 2, 64, 4)
     d = layer.diagnostics()
     m = mu.reshape(-1, 4).double().numpy()
@@ -366,7 +378,7 @@ class _Tagged(torch.autograd.Function):
 
 @pytest.mark.parametrize("layout", ["concat", "pair"])
 def test_nothing_cached_keeps_the_autograd_graph_alive(layout):
-    layer = Reparameterize()
+    layer = Reparameterize(track_diagnostics=True)
     marker = _Marker()
     ref = weakref.ref(marker)
     x = _Tagged.apply(torch.randn(4, 6, requires_grad=True), marker)
@@ -384,7 +396,7 @@ def test_nothing_cached_keeps_the_autograd_graph_alive(layout):
 
 
 def test_reset_state_clears_diagnostics():
-    layer = Reparameterize()
+    layer = Reparameterize(track_diagnostics=True)
     layer((torch.randn(4, 2, requires_grad=True) * 2, torch.zeros(4, 2)))
     assert layer.diagnostics()["n_rows"] == 4
     layer.reset_state()
@@ -392,10 +404,14 @@ def test_reset_state_clears_diagnostics():
         layer.diagnostics()
     layer(torch.zeros(3, 2))
     assert layer.diagnostics()["n_rows"] == 3
-    untracked = Reparameterize(track_diagnostics=False)
+    untracked = Reparameterize()  # the default: nothing recorded, nothing held
     untracked(torch.zeros(3, 2))
-    with pytest.raises(RuntimeError, match="track_diagnostics=False"):
+    assert untracked._last == []
+    with pytest.raises(RuntimeError, match=r"track_diagnostics=False.*track_diagnostics=True"):
         untracked.diagnostics()
+    untracked.track_diagnostics = True  # switched on later: records from the next forward
+    untracked(torch.zeros(5, 2))
+    assert untracked.diagnostics()["n_rows"] == 5
 
 
 @pytest.mark.parametrize(

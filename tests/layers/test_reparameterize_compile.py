@@ -18,7 +18,7 @@ pytestmark = pytest.mark.slow
 
 
 def test_compile_fullgraph_inductor_training_eval_and_check_finite():
-    layer = Reparameterize(check_finite=True)
+    layer = Reparameterize(check_finite=True, track_diagnostics=True)
     compiled = torch.compile(layer, fullgraph=True)  # default backend: inductor
     x = torch.randn(4, 6, requires_grad=True)
     z = compiled(x)

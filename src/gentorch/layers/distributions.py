@@ -194,7 +194,7 @@ class _LocationScale(nn.Module):
         e = self._standard_noise(loc, k, generator)
         lo, hi = self.log_scale_range
         # z = loc + exp(clamp(log_scale)) * e
-        return _location_scale(loc, log_scale, e, lo, hi, 1.0)
+        return _location_scale(loc, log_scale, e, (lo, hi, 1.0, k, None))
 
 
 class ReparameterizeLaplace(_LocationScale):
