@@ -404,7 +404,7 @@ def test_reset_state_clears_diagnostics():
         layer.diagnostics()
     layer(torch.zeros(3, 2))
     assert layer.diagnostics()["n_rows"] == 3
-    untracked = Reparameterize()  # the default: nothing recorded, nothing held
+    untracked = Reparameterize(track_diagnostics=False)  # nothing recorded, nothing held
     untracked(torch.zeros(3, 2))
     assert untracked._last == []
     with pytest.raises(RuntimeError, match=r"track_diagnostics=False.*track_diagnostics=True"):

@@ -79,9 +79,8 @@ class _ReparamFunction(torch.autograd.Function):
             if c != 1.0:
                 h.mul_(c)
         ctx.save_for_backward(h)
-        # loc and t have the same shape; h either that shape or (K, ...)
-        ctx.summed = h.dim() != loc.dim()
-        ctx.c = c
+        # (c, summed): loc and t have the same shape; h either that shape or (K, ...)
+        ctx.c_summed = (c, h.dim() != loc.dim())
         ctx.set_materialize_grads(False)
         # z = loc + sigma * eps
         return torch.add(loc, h, alpha=1.0 / c), h
@@ -91,21 +90,23 @@ class _ReparamFunction(torch.autograd.Function):
         ctx: Any, grad_z: Tensor | None, grad_h: Tensor | None
     ) -> tuple[Tensor | None, Tensor | None, None, None]:
         (h,) = ctx.saved_tensors
+        c, summed = ctx.c_summed
+        needs_loc, needs_t = ctx.needs_input_grad[:2]
         grad_loc = grad_t = None
-        if ctx.needs_input_grad[0] and grad_z is not None:
+        if needs_loc and grad_z is not None:
             # dz/dloc = 1, dh/dloc = 0
-            grad_loc = grad_z.sum(0) if ctx.summed else grad_z
-        if ctx.needs_input_grad[1]:
+            grad_loc = grad_z.sum(0) if summed else grad_z
+        if needs_t:
             # dz/dt = h, dh/dt = c * h   (straight-through at the clamp)
             if grad_h is None:
                 g = grad_z
             elif grad_z is None:
-                g = grad_h * ctx.c
+                g = grad_h * c
             else:
-                g = grad_z + grad_h * ctx.c
+                g = grad_z + grad_h * c
             if g is not None:
                 grad_t = g * h
-                if ctx.summed:
+                if summed:
                     grad_t = grad_t.sum(0)
         return grad_loc, grad_t, None, None
 
@@ -274,10 +275,10 @@ class Reparameterize(nn.Module):
             ``exp(logvar)`` finite in float16. ``hi`` above ``log(65504) ~ 11.09`` is allowed
             but may overflow in float16.
         track_diagnostics: keep a detached reference to the last ``mu`` and ``logvar`` so that
-            :meth:`diagnostics` can summarise them (no autograd graph is kept). Off by default:
-            it holds the last batch's ``mu`` and ``logvar`` in memory between calls and costs
-            ~1 us per call, which users who never read the diagnostics should not pay. Nothing
-            is recorded while ``torch.export`` traces the layer.
+            :meth:`diagnostics` can summarise them (no autograd graph is kept; the last batch's
+            ``mu`` and ``logvar`` stay in memory until the next call or :meth:`reset_state`).
+            ``False`` skips the record (a fraction of a microsecond per call). Nothing is
+            recorded while ``torch.export`` traces the layer.
 
     Input: ``x`` of shape ``(..., 2 * L)`` laid out ``[mu | logvar]``, or a pair
     ``(mu, logvar)`` of shape ``(..., L)`` each.
@@ -285,7 +286,7 @@ class Reparameterize(nn.Module):
     ``mu`` expanded to that shape).
 
     Example:
-        >>> layer = Reparameterize(track_diagnostics=True)
+        >>> layer = Reparameterize()
         >>> z = layer(torch.randn(32, 2 * 16))  # [mu | logvar]
         >>> z.shape, layer.diagnostics()["active_units"] <= 16
         (torch.Size([32, 16]), True)
@@ -298,7 +299,7 @@ class Reparameterize(nn.Module):
         check_finite: bool = False,
         *,
         logvar_range: tuple[float, float] = LOGVAR_RANGE,
-        track_diagnostics: bool = False,
+        track_diagnostics: bool = True,
     ) -> None:
         super().__init__()
         if eval_mode not in ("mean", "sample"):
@@ -419,6 +420,7 @@ def _split(
         if not x.is_floating_point():
             raise TypeError(f"x: expected a floating-point tensor, got dtype {x.dtype}")
         mu, logvar = x.chunk(2, dim=-1)
+        return mu, logvar  # halves of one floating tensor: same shape, dtype and device
     elif isinstance(x, (tuple, list)) and len(x) == 2:
         mu, logvar = x
     else:
