@@ -13,14 +13,18 @@ grids. A run whose losses become NaN/Inf stops there and is marked diverged.
 
 Reduced grid (docs/results.md; 6 runs at once, ~30 min wall on the busy shared 2-core machine)::
 
-    python examples/sngan_experiment.py run --out runs/sngan_experiment --budget 180 --jobs 6
+    python examples/sngan_experiment.py run --out runs/sngan_experiment --budget 200 --jobs 6 \
+        --width 16 --max-wall 3000
     python examples/sngan_experiment.py report --out runs/sngan_experiment --img docs/img
     # Fashion-MNIST: run --dataset fashion-mnist, report --prefix gan_fashion_ --title Fashion-MNIST
 
-Full grid, about an hour on a dedicated 2-core machine (6 runs x 1200 CPU s, 2 at a time)::
+Full grid (docs/results.md; 6 runs x 1200 CPU s, 2 at a time: 67 min on the quiet 2-core
+machine)::
 
-    python examples/sngan_experiment.py run --out runs/sngan_full --budget 1200 --jobs 2
-    python examples/sngan_experiment.py report --out runs/sngan_full --img runs/sngan_full/img
+    python examples/sngan_experiment.py run --out runs/sngan_full --budget 1200 --jobs 2 \
+        --width 16 --max-wall 4500
+    python examples/sngan_experiment.py report --out runs/sngan_full --img docs/img \
+        --prefix gan_full_ --title "MNIST, 1200 CPU s"
 """
 
 from __future__ import annotations
