@@ -69,15 +69,19 @@ def time_fwd_bwd(
 ) -> dict[str, float]:
     """Seconds per forward + backward for each peer: the fastest of ``rounds`` blocks.
 
-    Peers run in interleaved blocks of ``block`` iterations, so load from other processes hits
-    all of them alike; the minimum over blocks is the least disturbed estimate.
+    Peers run in interleaved blocks of ``block`` iterations, in an order that rotates every
+    round, so load from other processes and position effects hit all of them alike; the minimum
+    over blocks is the least disturbed estimate.
     """
     for fn in peers.values():  # warm-up
         for _ in range(3):
             fn(mu, logvar).backward(g)
     best = dict.fromkeys(peers, float("inf"))
-    for _ in range(rounds):
-        for name, fn in peers.items():
+    names = list(peers)
+    for r in range(rounds):
+        # rotate the order every round: no peer always runs first or after the same one
+        for name in names[r % len(names) :] + names[: r % len(names)]:
+            fn = peers[name]
             mu.grad = logvar.grad = None
             t0 = time.perf_counter()
             for _ in range(block):
