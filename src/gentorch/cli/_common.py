@@ -1,5 +1,5 @@
-"""What the model families' commands share: the ``--run`` options, error reporting, devices,
-thread counts and positive-integer checks."""
+"""What the model families' commands share: the help format, the ``--run`` and training-run
+options, error reporting, devices, thread counts and positive-integer checks."""
 
 from __future__ import annotations
 
@@ -8,6 +8,15 @@ import sys
 from collections.abc import Callable
 
 import torch
+
+
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows ``(default: ...)`` except for flags and options whose help says what unset means."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if action.default is None or action.default is False:
+            return action.help
+        return super()._get_help_string(action)
 
 
 class UsageError(Exception):
@@ -27,6 +36,23 @@ def add_run_args(p: argparse.ArgumentParser, family: str, seed_help: str) -> Non
     p.add_argument("--device", default=None, help="cpu, cuda, mps (default: cuda if available)")
     p.add_argument("--seed", type=int, default=0, help=seed_help)
     p.add_argument("--data-dir", default=None, help="datasets folder (default: $GENTORCH_DATA)")
+
+
+def add_train_run_group(p: argparse.ArgumentParser, family: str) -> None:
+    """The "run" options of ``gentorch train <family>``: ``--device``, ``--out`` (default
+    ``runs/<family>``), ``--resume``, ``--threads``, ``--quiet``."""
+    run = p.add_argument_group("run")
+    run.add_argument("--device", default=None, help="cpu, cuda, mps (default: cuda if available)")
+    run.add_argument("--out", default=f"runs/{family}", help="output folder")
+    run.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the run in --out from its checkpoint (same settings, more --epochs)",
+    )
+    run.add_argument(
+        "--threads", type=int, default=None, help="CPU threads for torch (default: torch's)"
+    )
+    run.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
 def guard(command: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:

@@ -21,8 +21,10 @@ import torch
 from torch import Tensor
 
 from gentorch.cli._common import (
+    HelpFormatter,
     UsageError,
     add_run_args,
+    add_train_run_group,
     guard,
     positive,
     select_device,
@@ -85,7 +87,7 @@ def _add(
         model,
         help=help_text,
         description=help_text,
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=HelpFormatter,
     )
 
 
@@ -145,14 +147,7 @@ def _train_parser(p: argparse.ArgumentParser) -> None:
     evaluation.add_argument(
         "--sigma-every", type=int, default=100, help="record spectral norms every N G steps"
     )
-    run = p.add_argument_group("run")
-    run.add_argument("--device", default=None, help="cpu, cuda, mps (default: cuda if available)")
-    run.add_argument("--out", default="runs/gan", help="output folder")
-    run.add_argument(
-        "--resume", action="store_true", help="continue the run in --out (more --epochs)"
-    )
-    run.add_argument("--threads", type=int, default=None, help="CPU threads for torch")
-    run.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_train_run_group(p, "gan")
     p.set_defaults(run=guard(_train))
 
 

@@ -21,8 +21,10 @@ import torch
 from torch import Tensor
 
 from gentorch.cli._common import (
+    HelpFormatter,
     UsageError,
     add_run_args,
+    add_train_run_group,
     guard,
     positive,
     select_device,
@@ -109,15 +111,6 @@ def register(families: dict[str, argparse._SubParsersAction[argparse.ArgumentPar
     p.set_defaults(run=guard(_denoise))
 
 
-class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
-    """Shows ``(default: ...)`` except for flags and options whose help says what unset means."""
-
-    def _get_help_string(self, action: argparse.Action) -> str | None:
-        if action.default is None or action.default is False:
-            return action.help
-        return super()._get_help_string(action)
-
-
 def _add(
     families: dict[str, argparse._SubParsersAction[argparse.ArgumentParser]],
     action: str,
@@ -127,7 +120,7 @@ def _add(
         "vae",
         help=help_text,
         description=help_text,
-        formatter_class=_HelpFormatter,
+        formatter_class=HelpFormatter,
     )
 
 
@@ -206,18 +199,7 @@ def _train_parser(p: argparse.ArgumentParser) -> None:
         help="torch.compile the loss: compiles for tens of seconds first; on CPUs the "
         "matmuls dominate and it gains little",
     )
-    run = p.add_argument_group("run")
-    run.add_argument("--device", default=None, help="cpu, cuda, mps (default: cuda if available)")
-    run.add_argument("--out", default="runs/vae", help="output folder")
-    run.add_argument(
-        "--resume",
-        action="store_true",
-        help="continue the run in --out from its checkpoint (same settings, more --epochs)",
-    )
-    run.add_argument(
-        "--threads", type=int, default=None, help="CPU threads for torch (default: torch's)"
-    )
-    run.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_train_run_group(p, "vae")
     p.set_defaults(run=guard(_train))
 
 
