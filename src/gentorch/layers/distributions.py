@@ -51,7 +51,7 @@ def _check_eval_mode(eval_mode: str) -> None:
 def _uniform_open(like: Tensor, n_samples: int | None, generator: torch.Generator | None) -> Tensor:
     """``u ~ U(0, 1)``, ``u > 0``: ``rand`` is ``[0, 1)``; 0 is moved to the smallest normal."""
     u = _noise_like(torch.rand_like, like, n_samples, generator)
-    return u.clamp_(min=torch.finfo(u.dtype).tiny)
+    return u.clamp_min_(torch.finfo(u.dtype).tiny)  # (clamp_min_ has a vmap batching rule)
 
 
 class LearnableNormal(nn.Module):

@@ -14,7 +14,10 @@ custom :class:`torch.autograd.Function`:
   formula's with the same noise);
 * ``h`` is saved as a (hidden) *output* of the function, so the backward, written with ordinary
   differentiable operations on ``h``, is itself differentiable through ``dh/dlogvar = 0.5 * h``:
-  double backward (gradient penalties) is exact, with nothing regenerated.
+  double backward (gradient penalties) is exact, with nothing regenerated;
+* forward mode (``torch.func.jvp``, ``jacfwd``) gives ``dz = dmu + 0.5 * sigma * eps * dlogvar``,
+  and ``torch.func.vmap`` (with ``randomness="different"`` or ``"same"``, as for any random op)
+  and ``torch.func.grad`` work, so per-example gradients through the layer need no loop.
 
 ``logvar`` is clamped to :data:`LOGVAR_RANGE` ``= (-30, 11)`` before ``exp``: ``exp(11) ~ 59874``
 is below the float16 maximum 65504 (and far below the bfloat16 and float32 maxima), so neither
@@ -42,6 +45,22 @@ LOGVAR_RANGE: tuple[float, float] = (-30.0, 11.0)
 EvalMode = Literal["mean", "sample"]
 
 
+# c = 0.5 as 0-dim CPU tensors, one per dtype: multiplying a CPU tensor by a Python float first
+# wraps the float in a fresh tensor, which costs more than the multiplication itself at small
+# latents (~2.1 against ~0.9 us for a (128, 2) float32 tensor).
+_HALF = {
+    dt: torch.tensor(0.5, dtype=dt)
+    for dt in (torch.float16, torch.bfloat16, torch.float32, torch.float64)
+}
+
+
+def _as_factor(c: float, x: Tensor) -> Tensor | float:
+    """``c`` in the cheapest form to multiply ``x`` by: a cached 0-dim tensor or the float."""
+    if c == 0.5 and x.is_cpu:
+        return _HALF.get(x.dtype, c)
+    return c
+
+
 class _ReparamFunction(torch.autograd.Function):
     """``(z, h) = (loc + h / c, h)`` with ``h = c * exp(c * clamp(t, lo, hi)) * eps``.
 
@@ -53,11 +72,12 @@ class _ReparamFunction(torch.autograd.Function):
     module docstring); keeping it pre-scaled by ``c`` makes the backward one multiplication.
     """
 
-    # Classic ``forward(ctx, ...)`` style: on CPU it costs ~40 us less per call than a separate
-    # ``setup_context`` in torch 2.13, which dominates small latents.
+    # torch.func (vmap, grad, jacrev) runs the forward under vmap itself; noise drawn inside then
+    # follows vmap's `randomness=` argument like any random op.
+    generate_vmap_rule = True
+
     @staticmethod
     def forward(
-        ctx: Any,
         loc: Tensor,
         t: Tensor,
         eps: Tensor | None,
@@ -66,24 +86,36 @@ class _ReparamFunction(torch.autograd.Function):
         lo, hi, c, k, generator = cfg  # (one argument: each argument of apply() costs ~0.5 us)
         # sigma = exp(c * clamp(t, lo, hi))   (in place on the fresh clamp buffer)
         sigma = torch.clamp(t, lo, hi)
-        sigma = sigma.exp_() if c == 1.0 else sigma.mul_(c).exp_()
-        if eps is None:
+        sigma = sigma.exp_() if c == 1.0 else sigma.mul_(_as_factor(c, sigma)).exp_()
+        if torch._C._are_functorch_transforms_active():
+            # under vmap either loc or t may be the unbatched one: nothing in place
+            if eps is None:
+                like = loc if k is None else loc.expand(k, *loc.shape)
+                eps = _noise_like(torch.randn_like, like, None, generator)
+            h = eps * sigma * c
+        elif eps is None:
             like = loc if k is None else loc.expand(k, *loc.shape)
             # h = c * eps * sigma, with c * eps ~ N(0, c^2 I) drawn in one kernel on loc's
-            # device and in its dtype
-            h = torch.empty_like(like, memory_format=torch.contiguous_format)
+            # device and in its dtype (empty_like lays out an expanded or strided `like`
+            # contiguously)
+            h = torch.empty_like(like)
             h.normal_(0.0, c, generator=generator).mul_(sigma)
         else:
             # h = c * sigma * eps
             h = sigma.mul_(eps) if eps.shape == sigma.shape else sigma * eps
             if c != 1.0:
                 h.mul_(c)
+        # z = loc + sigma * eps
+        return torch.add(loc, h, alpha=1.0 / c), h
+
+    @staticmethod
+    def setup_context(ctx: Any, inputs: tuple[Any, ...], output: tuple[Tensor, Tensor]) -> None:
+        loc, c, h = inputs[0], inputs[3][2], output[1]
         ctx.save_for_backward(h)
+        ctx.save_for_forward(h)  # (for the jvp of _ReparamFunctionFwdAD)
         # (c, summed): loc and t have the same shape; h either that shape or (K, ...)
         ctx.c_summed = (c, h.dim() != loc.dim())
         ctx.set_materialize_grads(False)
-        # z = loc + sigma * eps
-        return torch.add(loc, h, alpha=1.0 / c), h
 
     @staticmethod
     def backward(
@@ -111,6 +143,25 @@ class _ReparamFunction(torch.autograd.Function):
         return grad_loc, grad_t, None, None
 
 
+class _ReparamFunctionFwdAD(_ReparamFunction):
+    """:class:`_ReparamFunction` plus forward-mode AD (``torch.func.jvp``, ``jacfwd``).
+
+    A separate class because dynamo cannot trace a Function that defines ``jvp``: compiled code
+    uses the base class, eager code this one.
+    """
+
+    @staticmethod
+    def jvp(
+        ctx: Any, d_loc: Tensor | None, d_t: Tensor | None, d_eps: None, d_cfg: None
+    ) -> tuple[Tensor, Tensor]:
+        # forward mode (torch.func.jvp, jacfwd): dz = d_loc + h * d_t, dh = c * h * d_t
+        (h,) = ctx.saved_for_forward
+        c = ctx.c_summed[0]
+        dz_t = torch.zeros_like(h) if d_t is None else h * d_t
+        dz = dz_t if d_loc is None else dz_t + d_loc
+        return dz, dz_t * c
+
+
 def _check_pair(mu: Tensor, logvar: Tensor, names: tuple[str, str] = ("mu", "logvar")) -> None:
     """Raise a clear error unless ``mu`` and ``logvar`` are same-shaped floating tensors."""
     if (
@@ -119,7 +170,7 @@ def _check_pair(mu: Tensor, logvar: Tensor, names: tuple[str, str] = ("mu", "log
         and mu.dtype == logvar.dtype
         and mu.dtype.is_floating_point
         and mu.shape == logvar.shape
-        and len(mu.shape) > 0
+        and mu.ndim > 0
         and mu.device == logvar.device
     ):
         return  # the common case, in one expression (this runs on every call)
@@ -189,12 +240,12 @@ def _noise_like(
     return draw(like, generator=generator, memory_format=torch.contiguous_format)  # type: ignore[no-any-return]
 
 
-# The C entry point under ``Function.apply``. The Python wrapper around it only binds default
-# arguments (for ``setup_context``, which _ReparamFunction does not define), unwraps dead functorch
-# wrappers and dispatches functorch transforms; it costs ~3 us per call, a tenth of the layer's
-# forward at small latents.
+# The C entry point under ``Function.apply``. The Python wrapper around it binds default arguments
+# (with inspect.signature: our calls pass every argument), unwraps dead functorch wrappers and
+# dispatches functorch transforms; it costs ~3 us per call, a tenth of the layer's forward at
+# small latents.
 # (Private torch API: if a torch release renames it, the public Function.apply is used.)
-_apply_c = super(torch.autograd.Function, _ReparamFunction).apply
+_apply_c = super(torch.autograd.Function, _ReparamFunctionFwdAD).apply
 _unwrap_if_dead = getattr(torch._C._functorch, "unwrap_if_dead", None)
 
 
@@ -205,13 +256,12 @@ def _location_scale(
     cfg: tuple[float, float, float, int | None, torch.Generator | None],
 ) -> Tensor:
     """``loc + exp(c * clamp(t, lo, hi)) * eps`` through :class:`_ReparamFunction`."""
-    if (
-        _unwrap_if_dead is None
-        or torch.compiler.is_compiling()
-        or torch._C._are_functorch_transforms_active()
-    ):
-        # dynamo traces Function.apply itself; functorch transforms need its dispatch
+    if torch.compiler.is_compiling():
+        # dynamo traces Function.apply itself (and no Function with a custom jvp)
         z, _ = _ReparamFunction.apply(loc, t, eps, cfg)
+    elif _unwrap_if_dead is None or torch._C._are_functorch_transforms_active():
+        # functorch transforms need Function.apply's dispatch
+        z, _ = _ReparamFunctionFwdAD.apply(loc, t, eps, cfg)
     else:
         # what Function.apply does here, minus its Python overhead
         z, _ = _apply_c(_unwrap_if_dead(loc), _unwrap_if_dead(t), eps, cfg)
@@ -261,8 +311,9 @@ class Reparameterize(nn.Module):
     ``z = mu + exp(0.5 * clamp(logvar)) * eps`` with ``eps ~ N(0, I)``. In training mode the
     layer samples; in eval mode it returns ``mu`` (``eval_mode="mean"``) or keeps sampling
     (``eval_mode="sample"``). It has no parameters. The backward saves one tensor of the shape of
-    ``z`` (``0.5 * sigma * eps``), and supports double backward; see the module docstring for the
-    ``logvar`` clamp (:data:`LOGVAR_RANGE`) and its straight-through gradient.
+    ``z`` (``0.5 * sigma * eps``), and supports double backward, forward-mode AD and ``torch.func``
+    transforms (``vmap(..., randomness="different")``, ``grad``, ``jvp``); see the module docstring
+    for the ``logvar`` clamp (:data:`LOGVAR_RANGE`) and its straight-through gradient.
 
     Args:
         eval_mode: ``"mean"`` (default) or ``"sample"``: what the layer does in eval mode.
