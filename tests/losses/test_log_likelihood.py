@@ -41,6 +41,27 @@ def test_bernoulli_is_exact_for_extreme_logits() -> None:
     torch.testing.assert_close(got.double(), expected, rtol=1e-6, atol=0)
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_bernoulli_evaluation_path_equals_the_autograd_path(dtype: torch.dtype) -> None:
+    # Without autograd the sum runs as softplus - x * l; with it, as fused BCE-with-logits.
+    g = torch.Generator().manual_seed(0)
+    logits = torch.cat(
+        [
+            torch.randn(64, 50, generator=g) * 8,
+            torch.tensor([[-90.0, -30, -20.5, 20.5, 30, 90]] * 64),
+        ],
+        dim=1,
+    ).to(dtype)
+    x = torch.rand(64, 56, generator=g, dtype=dtype)
+    with torch.no_grad():
+        fast = bernoulli_log_likelihood(logits, x)
+    fused = bernoulli_log_likelihood(logits.clone().requires_grad_(), x).detach()
+    exact = (x.double() * logits.double() - F.softplus(logits.double(), threshold=1e9)).sum(-1)
+    tol = 1e-6 if dtype == torch.float32 else 1e-13
+    torch.testing.assert_close(fast.double(), exact, rtol=tol, atol=0)
+    torch.testing.assert_close(fused.double(), exact, rtol=tol, atol=0)
+
+
 def test_bernoulli_broadcasts_samples_against_data() -> None:
     logits = torch.randn(7, 3, 10)  # K samples of a batch of 3
     x = torch.rand(3, 10)
