@@ -67,7 +67,9 @@ def test_iwae_tightens_on_a_trained_model_and_latent_statistics_run():
 @pytest.mark.parametrize(
     ("k", "batch_size", "chunk_size", "expected"),
     [
-        (5000, None, None, (1, 2048)),  # 2048 rows per call
+        (5000, None, None, (1, 1667)),  # <= 2048 rows per call, k in 3 equal chunks
+        (4096, None, None, (1, 2048)),
+        (2049, None, None, (1, 1025)),
         (5000, 64, None, (64, 32)),  # a given batch size shrinks the chunk: 2048 rows
         (5000, 100_000, None, (100, 1)),  # never fewer than 1 sample per call; N = 100
         (1, None, None, (100, 1)),

@@ -48,7 +48,10 @@ def _sizes(k: int, n: int, batch_size: int | None, chunk_size: int | None) -> tu
         chunk_size = check_positive_int("chunk_size", chunk_size)
     if chunk_size is None:
         rows_per_example = _ROWS_PER_CALL if batch_size is None else _ROWS_PER_CALL // batch_size
-        chunk_size = max(1, min(k, rows_per_example))
+        # k split into equal chunks of at most that many samples (5000 -> 3 x 1667, not
+        # 2048 + 2048 + 904: a short last call runs its matmuls further from peak)
+        n_chunks = math.ceil(k / max(1, rows_per_example))
+        chunk_size = max(1, math.ceil(k / n_chunks))
     if batch_size is None:
         batch_size = max(1, _ROWS_PER_CALL // min(chunk_size, k))
     return min(batch_size, n), min(chunk_size, k)
