@@ -38,6 +38,38 @@ def test_conditional_vae_takes_labels():
         nll(model, x, 5, labels=y[:3], progress=False)
 
 
+def test_latent_statistics_denoise_and_anomaly_scores_pass_labels_in_batches():
+    torch.manual_seed(0)
+    model = ConditionalVAE(12, [16], 3, num_classes=3).eval()
+    x, y = torch.rand(10, 12), torch.tensor([0, 1, 2, 0, 1, 2, 0, 1, 2, 2])
+    with torch.no_grad():
+        mu, logvar = model.encode(x, y)  # the reference: one call with every label
+        # ConditionalVAE.reconstruct decodes the posterior mean: no noise involved
+        recon = model.reconstruct(x, y)
+    # batch_size 4 splits the examples unevenly: each batch must get its own labels
+    torch.testing.assert_close(evaluation.posterior_means(model, x, labels=y, batch_size=4), mu)
+    kl = evaluation.kl_per_dimension(model, x, labels=y, batch_size=4)
+    expected = 0.5 * (mu.double().square() + logvar.double().exp() - 1 - logvar.double())
+    torch.testing.assert_close(kl, expected.mean(0))
+    variance = mu.double().var(dim=0)
+    assert evaluation.active_units(model, x, 0.0, labels=y, batch_size=4) == int(
+        (variance > 0).sum()
+    )
+    torch.testing.assert_close(evaluation.denoise(model, x, labels=y, batch_size=4), recon)
+    for score in ("elbo", "nll"):
+        torch.manual_seed(1)
+        ours = evaluation.anomaly_scores(model, x, score, k=20, labels=y, batch_size=4)
+        torch.manual_seed(1)
+        with torch.no_grad():
+            if score == "elbo":
+                ref = -torch.cat([model.elbo(x[i : i + 4], y[i : i + 4]) for i in (0, 4, 8)])
+            else:
+                ref = -log_likelihood(model, x, 20, labels=y)
+        torch.testing.assert_close(ours, ref)
+    with pytest.raises(ValueError, match=r"labels: expected shape \(10,\)"):
+        evaluation.posterior_means(model, x, labels=y[:4])
+
+
 def test_iwae_tightens_on_a_trained_model_and_latent_statistics_run():
     torch.manual_seed(0)
     # Four binary prototypes with 5% of pixels flipped: data with latent structure.

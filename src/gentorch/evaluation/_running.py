@@ -27,6 +27,21 @@ def check_images(images: object, name: str = "images") -> Tensor:
     return images
 
 
+def check_labels(labels: object, n: int) -> Tensor | None:
+    """Return ``labels`` (``None``, or one class label per example: ``(N,)``), or raise."""
+    if labels is None:
+        return None
+    if not isinstance(labels, Tensor) or labels.dim() != 1 or labels.shape[0] != n:
+        got = tuple(labels.shape) if isinstance(labels, Tensor) else type(labels).__name__
+        raise ValueError(f"labels: expected shape ({n},), one label per example, got {got}")
+    return labels
+
+
+def label_args(labels: Tensor | None, start: int, stop: int) -> tuple[Tensor, ...]:
+    """The extra ``y`` argument of a conditional model's call for examples ``start:stop``."""
+    return () if labels is None else (labels[start:stop],)
+
+
 def check_positive_int(name: str, value: object) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ValueError(f"{name}: expected a positive int, got {value!r}")

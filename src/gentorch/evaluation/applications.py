@@ -10,8 +10,10 @@ from torch import Tensor, nn
 
 from gentorch.evaluation._running import (
     check_images,
+    check_labels,
     check_positive_int,
     evaluating,
+    label_args,
     model_method,
     seeded,
 )
@@ -61,7 +63,9 @@ def psnr(clean: Tensor, reconstructed: Tensor, data_range: float = 1.0) -> float
     return 10.0 * math.log10(data_range**2 / mse)
 
 
-def denoise(model: nn.Module, noisy: Tensor, *, batch_size: int = 1024) -> Tensor:
+def denoise(
+    model: nn.Module, noisy: Tensor, *, batch_size: int = 1024, labels: Tensor | None = None
+) -> Tensor:
     """Denoise inputs with a VAE: the mean reconstruction ``E[x | z = mu(noisy)]``.
 
     A VAE trained on clean data maps a corrupted input to the closest point of its learned
@@ -71,6 +75,7 @@ def denoise(model: nn.Module, noisy: Tensor, *, batch_size: int = 1024) -> Tenso
         model: a VAE with ``reconstruct(x) -> (B, D)`` (probabilities or means).
         noisy: ``(N, D)`` corrupted inputs.
         batch_size: examples per model call.
+        labels: ``(N,)`` class labels for a conditional model, passed as ``reconstruct(x, y)``.
 
     Returns:
         ``(N, D)`` denoised examples.
@@ -83,9 +88,13 @@ def denoise(model: nn.Module, noisy: Tensor, *, batch_size: int = 1024) -> Tenso
     """
     noisy = check_images(noisy, "noisy")
     batch_size = check_positive_int("batch_size", batch_size)
+    labels = check_labels(labels, noisy.shape[0])
     reconstruct = model_method(model, "reconstruct")
     with evaluating(model):
-        out = [reconstruct(noisy[i : i + batch_size]) for i in range(0, noisy.shape[0], batch_size)]
+        out = [
+            reconstruct(noisy[i : i + batch_size], *label_args(labels, i, i + batch_size))
+            for i in range(0, noisy.shape[0], batch_size)
+        ]
     result = torch.cat(out)
     if result.shape != noisy.shape:
         raise ValueError(
@@ -103,6 +112,7 @@ def anomaly_scores(
     batch_size: int = 1024,
     generator: torch.Generator | None = None,
     progress: bool = False,
+    labels: Tensor | None = None,
 ) -> Tensor:
     """Anomaly score per example: high means unlikely under the model.
 
@@ -118,6 +128,9 @@ def anomaly_scores(
         batch_size: examples per model call for ``"elbo"``.
         generator: makes the scores reproducible.
         progress: progress bar for ``"nll"``.
+        labels: ``(N,)`` class labels for a conditional model: the scores are then
+            ``-log p(x | y)`` bounds (passed as ``elbo(x, y)`` or
+            ``log_importance_weights(x, k, y)``).
 
     Returns:
         ``(N,)`` scores in nats.
@@ -127,8 +140,11 @@ def anomaly_scores(
         >>> auc = anomaly_auc(scores, y_test == held_out_digit)
     """
     images = check_images(images)
+    labels = check_labels(labels, images.shape[0])
     if score == "nll":
-        return -log_likelihood(model, images, k, generator=generator, progress=progress)
+        return -log_likelihood(
+            model, images, k, generator=generator, progress=progress, labels=labels
+        )
     if score != "elbo":
         raise ValueError(f"score: expected 'elbo' or 'nll', got {score!r}")
     batch_size = check_positive_int("batch_size", batch_size)
@@ -137,7 +153,7 @@ def anomaly_scores(
     with evaluating(model), seeded(generator, images.device):
         for start in range(0, images.shape[0], batch_size):
             xb = images[start : start + batch_size]
-            value = elbo(xb)
+            value = elbo(xb, *label_args(labels, start, start + batch_size))
             if not isinstance(value, Tensor) or value.shape != (xb.shape[0],):
                 got = tuple(value.shape) if isinstance(value, Tensor) else type(value).__name__
                 raise ValueError(

@@ -5,33 +5,48 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from gentorch.evaluation._running import check_images, check_positive_int, evaluating, model_method
+from gentorch.evaluation._running import (
+    check_images,
+    check_labels,
+    check_positive_int,
+    evaluating,
+    label_args,
+    model_method,
+)
 from gentorch.losses import gaussian_kl
 
 __all__ = ["active_units", "kl_per_dimension", "posterior_means"]
 
 
-def _encode_all(model: nn.Module, images: Tensor, batch_size: int) -> tuple[Tensor, Tensor]:
-    """``(mu, logvar)`` of ``q(z | x)`` for every example: two ``(N, L)`` tensors."""
+def _encode_all(
+    model: nn.Module, images: Tensor, batch_size: int, labels: Tensor | None
+) -> tuple[Tensor, Tensor]:
+    """``(mu, logvar)`` of ``q(z | x)`` (``q(z | x, y)`` given labels) for every example: two
+    ``(N, L)`` tensors."""
     images = check_images(images)
     batch_size = check_positive_int("batch_size", batch_size)
+    labels = check_labels(labels, images.shape[0])
     encode = model_method(model, "encode")
     mus, logvars = [], []
     with evaluating(model):
         for start in range(0, images.shape[0], batch_size):
-            mu, logvar = encode(images[start : start + batch_size])
+            stop = start + batch_size
+            mu, logvar = encode(images[start:stop], *label_args(labels, start, stop))
             mus.append(mu)
             logvars.append(logvar)
     return torch.cat(mus), torch.cat(logvars)
 
 
-def posterior_means(model: nn.Module, images: Tensor, *, batch_size: int = 1024) -> Tensor:
+def posterior_means(
+    model: nn.Module, images: Tensor, *, batch_size: int = 1024, labels: Tensor | None = None
+) -> Tensor:
     """Means of the approximate posterior ``E_q[z | x]`` for every example.
 
     Args:
         model: a VAE with ``encode(x) -> (mu, logvar)``.
         images: ``(N, D)`` examples.
         batch_size: examples per encoder call.
+        labels: ``(N,)`` class labels for a conditional model, passed as ``encode(x, y)``.
 
     Returns:
         ``(N, L)`` posterior means, e.g. for a latent scatter plot.
@@ -41,11 +56,16 @@ def posterior_means(model: nn.Module, images: Tensor, *, batch_size: int = 1024)
         >>> mu = posterior_means(model, x_test)
         >>> save_latent_scatter(mu, y_test, "latent.png")
     """
-    return _encode_all(model, images, batch_size)[0]
+    return _encode_all(model, images, batch_size, labels)[0]
 
 
 def active_units(
-    model: nn.Module, images: Tensor, threshold: float = 0.01, *, batch_size: int = 1024
+    model: nn.Module,
+    images: Tensor,
+    threshold: float = 0.01,
+    *,
+    batch_size: int = 1024,
+    labels: Tensor | None = None,
 ) -> int:
     """Number of active latent units (Burda et al., 2015).
 
@@ -58,6 +78,7 @@ def active_units(
         images: ``(N, D)`` examples, ``N >= 2``.
         threshold: activity threshold (0.01 in the paper).
         batch_size: examples per encoder call.
+        labels: ``(N,)`` class labels for a conditional model, passed as ``encode(x, y)``.
 
     Returns:
         The count of active units, between 0 and ``L``.
@@ -72,13 +93,15 @@ def active_units(
         )
     if not threshold >= 0:
         raise ValueError(f"threshold: expected a non-negative number, got {threshold!r}")
-    mu, _ = _encode_all(model, images, batch_size)
+    mu, _ = _encode_all(model, images, batch_size, labels)
     # A_j = Var_x(mu_j(x)), unbiased, in float64
     activity = mu.to(torch.float64).var(dim=0, unbiased=True)
     return int((activity > threshold).sum())
 
 
-def kl_per_dimension(model: nn.Module, images: Tensor, *, batch_size: int = 1024) -> Tensor:
+def kl_per_dimension(
+    model: nn.Module, images: Tensor, *, batch_size: int = 1024, labels: Tensor | None = None
+) -> Tensor:
     """Average KL divergence from the posterior to the prior, per latent dimension.
 
     ``KL_j = 1/N sum_n KL(q(z_j | x_n) || N(0, 1))
@@ -89,6 +112,7 @@ def kl_per_dimension(model: nn.Module, images: Tensor, *, batch_size: int = 1024
         model: a VAE with ``encode(x) -> (mu, logvar)`` and a diagonal Gaussian posterior.
         images: ``(N, D)`` examples.
         batch_size: examples per encoder call.
+        labels: ``(N,)`` class labels for a conditional model, passed as ``encode(x, y)``.
 
     Returns:
         ``(L,)`` nats per dimension, float64, on ``images``' device.
@@ -99,5 +123,5 @@ def kl_per_dimension(model: nn.Module, images: Tensor, *, batch_size: int = 1024
         >>> kl.shape
         torch.Size([20])
     """
-    mu, logvar = _encode_all(model, images, batch_size)
+    mu, logvar = _encode_all(model, images, batch_size, labels)
     return gaussian_kl(mu.to(torch.float64), logvar.to(torch.float64)).mean(dim=0)

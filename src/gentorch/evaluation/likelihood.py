@@ -17,8 +17,10 @@ from tqdm.auto import tqdm
 
 from gentorch.evaluation._running import (
     check_images,
+    check_labels,
     check_positive_int,
     evaluating,
+    label_args,
     model_method,
     seeded,
 )
@@ -55,15 +57,6 @@ def _sizes(k: int, n: int, batch_size: int | None, chunk_size: int | None) -> tu
     if batch_size is None:
         batch_size = max(1, _ROWS_PER_CALL // min(chunk_size, k))
     return min(batch_size, n), min(chunk_size, k)
-
-
-def _check_labels(labels: Tensor | None, n: int) -> Tensor | None:
-    if labels is None:
-        return None
-    if not isinstance(labels, Tensor) or labels.dim() != 1 or labels.shape[0] != n:
-        got = tuple(labels.shape) if isinstance(labels, Tensor) else type(labels).__name__
-        raise ValueError(f"labels: expected shape ({n},), one label per example, got {got}")
-    return labels
 
 
 def log_likelihood(
@@ -111,7 +104,7 @@ def log_likelihood(
     k = check_positive_int("k", k)
     log_weights = model_method(model, "log_importance_weights")
     n = images.shape[0]
-    labels = _check_labels(labels, n)
+    labels = check_labels(labels, n)
     batch, chunk = _sizes(k, n, batch_size, chunk_size)
     estimates = []
     with (
@@ -121,7 +114,7 @@ def log_likelihood(
     ):
         for start in range(0, n, batch):
             xb = images[start : start + batch]
-            extra = () if labels is None else (labels[start : start + batch],)
+            extra = label_args(labels, start, start + batch)
             total: Tensor | None = None
             for offset in range(0, k, chunk):
                 m = min(chunk, k - offset)
@@ -228,12 +221,12 @@ def test_elbo(
     images = check_images(images)
     batch_size = check_positive_int("batch_size", batch_size)
     elbo = model_method(model, "elbo")
-    labels = _check_labels(labels, images.shape[0])
+    labels = check_labels(labels, images.shape[0])
     values = []
     with evaluating(model), seeded(generator, images.device):
         for start in range(0, images.shape[0], batch_size):
             xb = images[start : start + batch_size]
-            extra = () if labels is None else (labels[start : start + batch_size],)
+            extra = label_args(labels, start, start + batch_size)
             value = elbo(xb, *extra)
             if not isinstance(value, Tensor) or value.shape != (xb.shape[0],):
                 got = tuple(value.shape) if isinstance(value, Tensor) else type(value).__name__
