@@ -11,7 +11,7 @@ import torch
 from PIL import Image
 
 from gentorch.cli.main import main
-from gentorch.models import VAE
+from gentorch.models import VAE, ConditionalVAE
 from gentorch.training import load_checkpoint, read_checkpoint_metadata
 
 _COMMANDS = (
@@ -173,6 +173,130 @@ def test_errors_are_one_line_with_status_2(
     assert "no run.json there" in capsys.readouterr().err
     assert _train(tmp_path / "new", "--resume") == 2
     assert "--resume: no run in" in capsys.readouterr().err
+
+
+@pytest.fixture(scope="module")
+def conditional(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("conditional")
+    threads = torch.get_num_threads()
+    # latent size 2 (the book preset's): the per-class manifolds and the scatter are drawn too
+    assert _train(out, "--conditional", "--hidden-dims", "32", "--exclude-class", "3") == 0
+    torch.set_num_threads(threads)
+    return out
+
+
+def test_conditional_train_writes_one_sample_row_per_class(conditional: Path) -> None:
+    assert _png(conditional / "samples.png") == _size(8, 10)  # 8 samples of each of 10 digits
+    assert _png(conditional / "reconstructions.png") == _size(8, 8)
+    for k in range(10):  # a 2-D latent space per class
+        assert _png(conditional / f"latent_manifold_class{k}.png") == (724, 724)
+    _png(conditional / "latent_scatter.png")
+    assert not (conditional / "latent_manifold.png").exists()
+    run = json.loads((conditional / "run.json").read_text())
+    assert run["conditional"] is True
+    assert run["num_classes"] == 10  # the dataset's classes, the left-out 3 included
+
+
+def test_conditional_checkpoint_reloads_as_a_conditional_vae(conditional: Path) -> None:
+    meta = read_checkpoint_metadata(conditional)
+    assert meta["config"]["model_class"] == "ConditionalVAE"
+    assert meta["config"]["model"]["num_classes"] == 10
+    model = ConditionalVAE.from_config(meta["config"]["model"])
+    load_checkpoint(conditional, {"model": model})
+    assert model.encoder[0].in_features == 64 + 10  # the one-hot label joins the input
+    from gentorch.cli.vae import _load_run
+
+    loaded, _ = _load_run(conditional, "cpu")
+    assert isinstance(loaded, ConditionalVAE)
+    for a, b in zip(loaded.state_dict().values(), model.state_dict().values(), strict=True):
+        assert torch.equal(a, b)
+
+
+def test_sample_a_conditional_run(conditional: Path) -> None:
+    run = ["sample", "vae", "--run", str(conditional)]
+    assert main([*run, "--n", "3", "--out", str(conditional / "rows.png")]) == 0
+    assert _png(conditional / "rows.png") == _size(3, 10)  # --n per class, one row per class
+    assert main([*run, "--label", "7", "--n", "10", "--out", str(conditional / "s7.png")]) == 0
+    assert _png(conditional / "s7.png") == _size(4, 3)  # one class: the usual square grid
+
+
+def test_label_errors(trained: Path, conditional: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["sample", "vae", "--run", str(conditional), "--label", "10"]) == 2
+    assert "--label 10: expected a class in [0, 10)" in capsys.readouterr().err
+    assert main(["sample", "vae", "--run", str(conditional), "--label", "-1"]) == 2
+    assert "--label -1: expected a class in [0, 10)" in capsys.readouterr().err
+    for action in ("sample", "plot-latent"):
+        assert main([action, "vae", "--run", str(trained), "--label", "3"]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("gentorch: error: --label 3: the model in")
+        assert "is not conditional" in err
+
+
+def test_eval_a_conditional_run(conditional: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    run = ["--run", str(conditional)]
+    assert main(["eval", "vae", *run, "--k", "20", "--limit", "40", "--chunk-size", "8"]) == 0
+    out = capsys.readouterr().out
+    assert "log p(x | y)" in out
+    elbo = float(out.split("test ELBO")[1].split()[0])
+    nll = float(out.split("NLL (IWAE k=20)")[1].split()[0])
+    assert np.isfinite(elbo)
+    assert np.isfinite(nll)
+    result = json.loads((conditional / "eval.json").read_text())
+    assert result["conditional"] is True
+    assert result["examples"] == 40
+    assert result["nll"] <= -result["test_elbo"] + 0.5
+    assert len(result["kl_per_dimension"]) == 2
+
+
+def test_commands_on_a_conditional_run(
+    conditional: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run = ["--run", str(conditional)]
+    assert main(["reconstruct", "vae", *run, "--n", "16"]) == 0
+    assert _png(conditional / "reconstructions.png") == _size(8, 4)
+    assert main(["interpolate", "vae", *run, "--pairs", "3", "--steps", "5"]) == 0
+    assert _png(conditional / "interpolation.png") == _size(5 + 2, 3)
+    folder = conditional / "latent"
+    plot = ["plot-latent", "vae", *run, "--grid", "5", "--label", "2", "--out", str(folder)]
+    assert main(plot) == 0
+    assert {p.name for p in folder.iterdir()} == {
+        "latent_manifold_class2.png",
+        "latent_scatter.png",
+    }
+    assert main(["denoise", "vae", *run, "--n", "4"]) == 0
+    assert _png(conditional / "denoising.png") == _size(4, 3)
+    assert main(["anomaly", "vae", *run]) == 0
+    anomaly = json.loads((conditional / "anomaly.json").read_text())
+    assert anomaly["anomaly_class"] == 3
+    assert 0.0 <= anomaly["roc_auc"] <= 1.0
+    out = capsys.readouterr().out
+    assert "over the 9 training classes (the test labels are not used)" in out
+    assert "PSNR noisy" in out
+
+
+def test_conditional_needs_labels(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    rng = np.random.default_rng(0)
+    table = rng.random((60, 5)).astype(np.float32)
+    np.save(tmp_path / "table.npy", table)
+    data = ["--dataset", str(tmp_path / "table.npy"), "--preset", "mlp", "--hidden-dims", "8"]
+    common = [*data, "--conditional"]
+    assert _train(tmp_path / "a", *common) == 2
+    err = capsys.readouterr().err
+    assert "--conditional: needs class labels" in err
+    assert "--label-column" in err
+    assert not (tmp_path / "a").exists()
+    table[:, 0] = np.arange(60) % 3  # the first column as the class
+    np.save(tmp_path / "table.npy", table)
+    out = tmp_path / "b"
+    assert _train(out, *common, "--label-column", "0") == 0
+    assert read_checkpoint_metadata(out)["config"]["model"]["num_classes"] == 3
+    assert _train(tmp_path, "--conditional", "--preset", "conv") == 2
+    assert "--conditional: there is no conditional ConvVAE" in capsys.readouterr().err
+    more = ["--label-column", "0", "--resume", "--epochs", "3"]
+    assert _train(out, *data, *more) == 2  # --conditional forgotten
+    assert "was trained with --conditional" in capsys.readouterr().err
+    assert _train(out, *common, *more) == 0
+    assert read_checkpoint_metadata(out)["epoch"] == 3
 
 
 @pytest.mark.parametrize("action", _COMMANDS)

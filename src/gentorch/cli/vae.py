@@ -5,6 +5,10 @@
 ``history.json``, ``run.json`` (the data the model was trained on) and PNG pictures. Every other
 command reads such a folder (``--run``) and writes its PNG or JSON next to the checkpoint unless
 told otherwise. Every file written is printed as ``wrote <path>``.
+
+``train vae --conditional`` trains a :class:`gentorch.models.ConditionalVAE` on the dataset's
+labels; every other command then passes each test example's label to the model (``sample`` draws
+one row per class, or one class with ``--label``).
 """
 
 from __future__ import annotations
@@ -15,10 +19,10 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 from gentorch.cli._common import (
     HelpFormatter,
@@ -32,7 +36,7 @@ from gentorch.cli._common import (
 )
 
 if TYPE_CHECKING:
-    from gentorch.models import VAE
+    from gentorch.models import VAE, ConditionalVAE
 
 __all__ = ["register"]
 
@@ -47,6 +51,9 @@ _PRESETS: dict[str, tuple[tuple[int, ...], int]] = {
 }
 # Pictures of images smaller than this are enlarged (nearest neighbour) to stay readable.
 _MIN_PICTURE_SIDE = 28
+# Samples per class (one row each) in the sample grid of a conditional model.
+_SAMPLES_PER_CLASS = 8
+_LABEL_HELP = "a class of a model trained with --conditional (default: every class)"
 
 
 def register(families: dict[str, argparse._SubParsersAction[argparse.ArgumentParser]]) -> None:
@@ -70,9 +77,20 @@ def register(families: dict[str, argparse._SubParsersAction[argparse.ArgumentPar
     )
     p.set_defaults(run=guard(_eval))
 
-    p = _add(families, "sample", "draw samples from a trained VAE into a PNG grid")
+    p = _add(
+        families,
+        "sample",
+        "draw samples from a trained VAE into a PNG grid (a conditional model: one row per class)",
+    )
     _run_args(p)
-    p.add_argument("--n", type=int, default=64, help="number of samples")
+    p.add_argument(
+        "--n",
+        type=int,
+        default=None,
+        help="number of samples (default: 64); a conditional model without --label: samples "
+        f"per class, one row per class (default: {_SAMPLES_PER_CLASS})",
+    )
+    p.add_argument("--label", type=int, default=None, help="sample this class only: " + _LABEL_HELP)
     p.set_defaults(run=guard(_sample))
 
     p = _add(families, "reconstruct", "test images beside their reconstructions (PNG)")
@@ -80,7 +98,12 @@ def register(families: dict[str, argparse._SubParsersAction[argparse.ArgumentPar
     p.add_argument("--n", type=int, default=32, help="number of test images")
     p.set_defaults(run=guard(_reconstruct))
 
-    p = _add(families, "interpolate", "decode a straight line between two test images' codes")
+    p = _add(
+        families,
+        "interpolate",
+        "decode a straight line between two test images' codes (a conditional model: two "
+        "images of one class, decoded with its label)",
+    )
     _run_args(p)
     p.add_argument("--pairs", type=int, default=8, help="number of image pairs (rows)")
     p.add_argument("--steps", type=int, default=10, help="images per row, ends included")
@@ -89,6 +112,12 @@ def register(families: dict[str, argparse._SubParsersAction[argparse.ArgumentPar
     p = _add(families, "plot-latent", "the 2-D latent manifold and the class-coloured scatter")
     _run_args(p)
     p.add_argument("--grid", type=int, default=20, help="manifold grid size (grid x grid)")
+    p.add_argument(
+        "--label",
+        type=int,
+        default=None,
+        help="the manifold of this class only, latent_manifold_class<K>.png: " + _LABEL_HELP,
+    )
     p.set_defaults(run=guard(_plot_latent))
 
     p = _add(families, "anomaly", "anomaly scores on the test set: ROC-AUC and a histogram")
@@ -170,6 +199,13 @@ def _train_parser(p: argparse.ArgumentParser) -> None:
         choices=("bernoulli", "gaussian"),
         default="bernoulli",
         help="bernoulli for data in [0, 1]; gaussian (fixed unit variance) otherwise",
+    )
+    model.add_argument(
+        "--conditional",
+        action="store_true",
+        help="a ConditionalVAE: the one-hot class label joins the encoder's and the decoder's "
+        "inputs; needs a labelled dataset (a .npy/.csv array: --label-column); book and mlp "
+        "presets only",
     )
     objective = p.add_argument_group("objective and optimisation")
     objective.add_argument("--beta", type=float, default=1.0, help="weight of the KL term")
@@ -285,8 +321,11 @@ def _load_user_data(path: Path, spec: dict[str, Any]) -> _Data:
 
 
 # ------------------------------------------------------------------------------------ model
-def _build_model(args: argparse.Namespace, input_dim: int, image_shape: Any) -> VAE:
-    from gentorch.models import VAE, ConvVAE
+def _build_model(
+    args: argparse.Namespace, input_dim: int, image_shape: Any, num_classes: int | None = None
+) -> VAE:
+    """The model of ``train vae``'s options; a :class:`ConditionalVAE` when ``num_classes``."""
+    from gentorch.models import VAE, ConditionalVAE, ConvVAE
 
     hidden, latent = _PRESETS[args.preset]
     if args.hidden_dims is not None:
@@ -298,6 +337,12 @@ def _build_model(args: argparse.Namespace, input_dim: int, image_shape: Any) -> 
             ) from None
     if args.latent_dim is not None:
         latent = args.latent_dim
+    if num_classes is not None:
+        if args.preset == "conv":
+            raise UsageError(
+                "--conditional: there is no conditional ConvVAE; use --preset book or mlp"
+            )
+        return ConditionalVAE(input_dim, hidden, latent, num_classes, likelihood=args.likelihood)
     if args.preset != "conv":
         return VAE(input_dim, hidden, latent, likelihood=args.likelihood)
     if image_shape is None:
@@ -326,6 +371,70 @@ def _load_run(run: str | Path, device: str | None) -> tuple[VAE, dict[str, Any]]
     return model.to(select_device(device)).eval(), info
 
 
+def _num_classes(data: _Data, dataset: str) -> int:
+    """``--conditional``'s number of classes: the dataset's classes, or the largest label + 1."""
+    if data.train_y is None or data.test_y is None:
+        raise UsageError(
+            f"--conditional: needs class labels, and the dataset {dataset!r} has none (for a "
+            ".npy/.csv array, name its label column with --label-column)"
+        )
+    labels = torch.cat([data.train_y, data.test_y])
+    low, high = int(labels.min()), int(labels.max())
+    if low < 0:
+        raise UsageError(f"--conditional: needs class labels >= 0, got labels in [{low}, {high}]")
+    return max(high + 1, len(data.class_names or ()))
+
+
+def _as_conditional(model: VAE) -> ConditionalVAE | None:
+    """``model`` if it is a :class:`ConditionalVAE` (trained with ``--conditional``), else None."""
+    from gentorch.models import ConditionalVAE
+
+    return model if isinstance(model, ConditionalVAE) else None
+
+
+def _checked_label(label: int | None, model: VAE, run: str) -> int | None:
+    """``--label``, checked against the model: a class of a conditional model, or unset."""
+    if label is None:
+        return None
+    cvae = _as_conditional(model)
+    if cvae is None:
+        raise UsageError(
+            f"--label {label}: the model in {run!r} is not conditional (train it with "
+            "`gentorch train vae --conditional`)"
+        )
+    if not 0 <= label < cvae.num_classes:
+        raise UsageError(
+            f"--label {label}: expected a class in [0, {cvae.num_classes}), i.e. 0 to "
+            f"{cvae.num_classes - 1}"
+        )
+    return label
+
+
+def _test_labels(data: _Data, info: dict[str, Any]) -> Tensor:
+    """The test labels that a conditional model needs."""
+    if data.test_y is None:
+        raise UsageError(
+            f"the run's model is conditional, but its dataset {info['data']['dataset']!r} has "
+            "no labels"
+        )
+    return data.test_y
+
+
+class _OneClass(nn.Module):
+    """A :class:`ConditionalVAE` whose ``decode(z)`` decodes with one fixed class (for
+    :func:`gentorch.plotting.save_latent_manifold`)."""
+
+    def __init__(self, model: ConditionalVAE, label: int) -> None:
+        super().__init__()
+        self.model, self.label = model, label
+        self.likelihood, self.latent_dim = model.likelihood, model.latent_dim
+        self.train(model.training)
+
+    def decode(self, z: Tensor) -> Tensor:
+        labels = torch.full((z.shape[-2],), self.label, dtype=torch.long, device=z.device)
+        return self.model.decode(z, labels)
+
+
 # ---------------------------------------------------------------------------------- commands
 def _train(args: argparse.Namespace) -> int:
     from gentorch.training import TrainConfig, VAETask, fit
@@ -347,7 +456,8 @@ def _train(args: argparse.Namespace) -> int:
             f"[{float(data.train_x.min()):g}, {float(data.train_x.max()):g}]; use "
             "--likelihood gaussian (or rescale the data)"
         )
-    model = _build_model(args, data.train_x.shape[1], data.image_shape)
+    num_classes = _num_classes(data, args.dataset) if args.conditional else None
+    model = _build_model(args, data.train_x.shape[1], data.image_shape, num_classes)
     steps = args.epochs * math.ceil(
         data.train_x.shape[0] / positive("--batch-size", args.batch_size)
     )
@@ -374,17 +484,31 @@ def _train(args: argparse.Namespace) -> int:
     resume = out if args.resume else None
     if resume is not None and not (out / "run.json").is_file():
         raise UsageError(f"--resume: no run in {str(out)!r} to continue")
-    run_info = {
+    if resume is not None:
+        was_conditional = bool(json.loads((out / "run.json").read_text()).get("conditional"))
+        if was_conditional != args.conditional:
+            raise UsageError(
+                f"--resume: the run in {str(out)!r} was trained "
+                f"{'with' if was_conditional else 'without'} --conditional; resume it with the "
+                "same settings"
+            )
+    run_info: dict[str, Any] = {
         "data": spec,
         "image_shape": data.image_shape,
         "class_names": data.class_names,
         "preset": args.preset,
     }
+    if num_classes is not None:
+        run_info |= {"conditional": True, "num_classes": num_classes}
     _write_text(out / "run.json", json.dumps(run_info, indent=1))
+    # The engine hands labels to VAETask, which passes them on as model.loss(x, y).
+    train_y, test_y = (data.train_y, data.test_y) if num_classes is not None else (None, None)
     history = fit(
         task,
         data.train_x,
+        train_y,
         val_data=data.test_x,
+        val_labels=test_y,
         config=config,
         resume_from=resume,
     )
@@ -402,13 +526,22 @@ def _train(args: argparse.Namespace) -> int:
         return 0
     shape = data.image_shape
     generator = torch.Generator(device=config.device).manual_seed(args.seed)
-    _grid(model.sample(64, generator=generator), shape, out / "samples.png")
+    cvae = _as_conditional(model)
+    if cvae is None:
+        _grid(model.sample(64, generator=generator), shape, out / "samples.png")
+    else:
+        samples = _class_rows(cvae, _SAMPLES_PER_CLASS, generator)
+        _grid(samples, shape, out / "samples.png", nrow=_SAMPLES_PER_CLASS)
     _picture_reconstructions(
-        model, data.test_x[:32].to(config.device), shape, out / "reconstructions.png"
+        model,
+        data.test_x[:32].to(config.device),
+        shape,
+        out / "reconstructions.png",
+        None if test_y is None else test_y[:32].to(config.device),
     )
     latent_dim = int(model.latent_dim)
     if latent_dim == 2:
-        _picture_manifold(model, shape, 20, out / "latent_manifold.png")
+        _picture_manifolds(model, shape, 20, out, None)
         if data.test_y is not None:
             _picture_scatter(model, data.test_x, data.test_y, out / "latent_scatter.png")
     return 0
@@ -419,11 +552,15 @@ def _eval(args: argparse.Namespace) -> int:
 
     model, info = _load_run(args.run_dir, args.device)
     device = next(model.parameters()).device
-    test_x = _load_data(_data_spec(info, args)).test_x.to(device)
+    cvae = _as_conditional(model)
+    data = _load_data(_data_spec(info, args))
+    test_x = data.test_x.to(device)
+    test_y = None if cvae is None else _test_labels(data, info).to(device)
     if args.limit is not None:
         test_x = test_x[: args.limit]
+        test_y = None if test_y is None else test_y[: args.limit]
     generator = torch.Generator(device=device).manual_seed(args.seed)
-    elbo, elbo_se = test_elbo(model, test_x, generator=generator)
+    elbo, elbo_se = test_elbo(model, test_x, generator=generator, labels=test_y)
     nll_mean, nll_se = nll(
         model,
         test_x,
@@ -431,19 +568,24 @@ def _eval(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
         chunk_size=args.chunk_size,
         generator=generator,
+        labels=test_y,
     )
-    kl = kl_per_dimension(model, test_x)
-    result = {
+    # (a conditional model's latent statistics are those of q(z | x, y))
+    kl = kl_per_dimension(model, test_x, labels=test_y)
+    result: dict[str, Any] = {
         "examples": test_x.shape[0],
         "test_elbo": elbo,
         "test_elbo_stderr": elbo_se,
         "nll": nll_mean,
         "nll_stderr": nll_se,
         "nll_k": args.k,
-        "active_units": active_units(model, test_x),
+        "active_units": active_units(model, test_x, labels=test_y),
         "latent_dim": kl.shape[0],
         "kl_per_dimension": [float(v) for v in kl],
     }
+    if cvae is not None:
+        result["conditional"] = True
+        print("conditional model: bounds on log p(x | y), given each test example's label")
     print(f"test ELBO      {elbo:.2f} +- {elbo_se:.2f} nats ({test_x.shape[0]} examples)")
     print(f"NLL (IWAE k={args.k}) {nll_mean:.2f} +- {nll_se:.2f} nats")
     print(f"active units   {result['active_units']} of {result['latent_dim']}")
@@ -455,19 +597,29 @@ def _eval(args: argparse.Namespace) -> int:
 
 def _sample(args: argparse.Namespace) -> int:
     model, info = _load_run(args.run_dir, args.device)
+    label = _checked_label(args.label, model, args.run_dir)
     shape = _image_shape(info)
     generator = torch.Generator(device=next(model.parameters()).device).manual_seed(args.seed)
-    samples = model.sample(positive("--n", args.n), generator=generator)
-    _grid(samples, shape, Path(args.out) if args.out else Path(args.run_dir) / "samples.png")
+    out = Path(args.out) if args.out else Path(args.run_dir) / "samples.png"
+    cvae = _as_conditional(model)
+    if cvae is not None and label is None:
+        per_class = positive("--n", _SAMPLES_PER_CLASS if args.n is None else args.n)
+        _grid(_class_rows(cvae, per_class, generator), shape, out, nrow=per_class)
+        return 0
+    n = positive("--n", 64 if args.n is None else args.n)
+    _grid(model.sample(n, label, generator=generator), shape, out)
     return 0
 
 
 def _reconstruct(args: argparse.Namespace) -> int:
     model, info = _load_run(args.run_dir, args.device)
     shape = _image_shape(info)
-    x = _load_data(_data_spec(info, args)).test_x[: positive("--n", args.n)]
+    n = positive("--n", args.n)
+    data = _load_data(_data_spec(info, args))
+    device = next(model.parameters()).device
+    y = None if _as_conditional(model) is None else _test_labels(data, info)[:n].to(device)
     out = Path(args.out) if args.out else Path(args.run_dir) / "reconstructions.png"
-    _picture_reconstructions(model, x.to(next(model.parameters()).device), shape, out)
+    _picture_reconstructions(model, data.test_x[:n].to(device), shape, out, y)
     return 0
 
 
@@ -477,13 +629,23 @@ def _interpolate(args: argparse.Namespace) -> int:
     pairs, steps = positive("--pairs", args.pairs), positive("--steps", args.steps)
     if steps < 2:
         raise UsageError(f"--steps: expected at least 2 (the two ends), got {steps}")
-    x = _load_data(_data_spec(info, args)).test_x
+    data = _load_data(_data_spec(info, args))
+    x = data.test_x
     if x.shape[0] < 2 * pairs:
         raise UsageError(f"--pairs {pairs}: the test set has only {x.shape[0]} images")
     from gentorch.plotting import save_interpolation
 
     generator = torch.Generator().manual_seed(args.seed)
-    chosen = x[torch.randperm(x.shape[0], generator=generator)[: 2 * pairs]]
+    order = torch.randperm(x.shape[0], generator=generator)
+    cvae = _as_conditional(model)
+    if cvae is not None:
+        # The decoder needs one label per row: interpolate between two images of one class.
+        y = _test_labels(data, info)
+        first, second = _same_class_pairs(y, order, pairs)
+        out = Path(args.out) if args.out else Path(args.run_dir) / "interpolation.png"
+        _picture_conditional_interpolation(cvae, x[first], x[second], y[first], shape, steps, out)
+        return 0
+    chosen = x[order[: 2 * pairs]]
     chosen = chosen.to(next(model.parameters()).device)
     out = Path(args.out) if args.out else Path(args.run_dir) / "interpolation.png"
     path = save_interpolation(
@@ -498,9 +660,10 @@ def _plot_latent(args: argparse.Namespace) -> int:
     latent_dim = int(model.latent_dim)
     if latent_dim != 2:
         raise UsageError(f"plot-latent: needs a model with latent_dim 2, this one has {latent_dim}")
+    label = _checked_label(args.label, model, args.run_dir)
     shape = _image_shape(info)
     folder = Path(args.out) if args.out else Path(args.run_dir)
-    _picture_manifold(model, shape, positive("--grid", args.grid), folder / "latent_manifold.png")
+    _picture_manifolds(model, shape, positive("--grid", args.grid), folder, label)
     data = _load_data(_data_spec(info, args))
     if data.test_y is None:
         print("the test set has no labels: no class-coloured scatter")
@@ -525,18 +688,22 @@ def _anomaly(args: argparse.Namespace) -> int:
         raise UsageError(f"anomaly: the dataset {info['data']['dataset']!r} has no labels")
     device = next(model.parameters()).device
     generator = torch.Generator(device=device).manual_seed(args.seed)
-    scores = anomaly_scores(
-        model, data.test_x.to(device), args.score, k=args.k, generator=generator
-    ).cpu()
+    cvae = _as_conditional(model)
+    if cvae is None:
+        scores = anomaly_scores(
+            model, data.test_x.to(device), args.score, k=args.k, generator=generator
+        ).cpu()
+    else:
+        scores = _marginal_anomaly_scores(cvae, data, args.score, args.k, generator)
     is_anomaly = data.test_y == anomalous
     auc = anomaly_auc(scores, is_anomaly)
     print(f"ROC-AUC {auc:.4f}: class {anomalous} vs the rest, score -{args.score.upper()}")
     out = Path(args.out) if args.out else Path(args.run_dir) / "anomaly.png"
     _picture_histogram(scores, is_anomaly, anomalous, auc, args.score, out)
-    _write_text(
-        out.with_suffix(".json"),
-        json.dumps({"anomaly_class": anomalous, "score": args.score, "roc_auc": auc}, indent=1),
-    )
+    report: dict[str, Any] = {"anomaly_class": anomalous, "score": args.score, "roc_auc": auc}
+    if cvae is not None:
+        report["conditional"] = True
+    _write_text(out.with_suffix(".json"), json.dumps(report, indent=1))
     print(f"wrote {out.with_suffix('.json')}")
     return 0
 
@@ -547,12 +714,17 @@ def _denoise(args: argparse.Namespace) -> int:
     model, info = _load_run(args.run_dir, args.device)
     if not args.noise >= 0:
         raise UsageError(f"--noise: expected a standard deviation >= 0, got {args.noise}")
-    clean = _load_data(_data_spec(info, args)).test_x.to(next(model.parameters()).device)
+    data = _load_data(_data_spec(info, args))
+    clean = data.test_x.to(next(model.parameters()).device)
     generator = torch.Generator(device=clean.device).manual_seed(args.seed)
     # noisy = clip(x + sigma * eps, 0, 1), eps ~ N(0, I): a corrupted input in the data's range
     noise = torch.randn(clean.shape, generator=generator, device=clean.device)
     noisy = (clean + args.noise * noise).clamp(0, 1)
-    restored = denoise(model, noisy)
+    labels = None
+    if _as_conditional(model) is not None:
+        print("conditional model: each noisy image is reconstructed given its test label")
+        labels = _test_labels(data, info).to(clean.device)
+    restored = denoise(model, noisy, labels=labels)
     before, after = psnr(clean, noisy), psnr(clean, restored)
     print(f"PSNR noisy {before:.2f} dB -> denoised {after:.2f} dB (noise std {args.noise})")
     shape = info.get("image_shape")
@@ -581,16 +753,39 @@ def _grid(flat: Tensor, shape: Sequence[int], path: Path, nrow: int | None = Non
     return path
 
 
-def _picture_reconstructions(model: VAE, x: Tensor, shape: Sequence[int], path: Path) -> None:
-    """Rows of 8: inputs, then their reconstructions below them."""
+def _class_rows(model: ConditionalVAE, per_class: int, generator: torch.Generator) -> Tensor:
+    """``per_class`` samples of every class, class by class: a grid of one row per class."""
+    labels = torch.arange(model.num_classes, device=generator.device)
+    return model.sample(
+        model.num_classes * per_class, labels.repeat_interleave(per_class), generator=generator
+    )
+
+
+def _picture_reconstructions(
+    model: VAE, x: Tensor, shape: Sequence[int], path: Path, y: Tensor | None = None
+) -> None:
+    """Rows of 8: inputs, then their reconstructions below them (given labels ``y``, if any)."""
     from gentorch.plotting import save_reconstructions
 
-    recon = model.reconstruct(x).clamp(0, 1)
+    recon = model.reconstruct(x, y).clamp(0, 1)
     out = save_reconstructions(x, recon, path, shape, nrow=8, scale=_scale(shape))
     print(f"wrote {out}")
 
 
-def _picture_manifold(model: VAE, shape: Sequence[int], n: int, path: Path) -> None:
+def _picture_manifolds(
+    model: VAE, shape: Sequence[int], n: int, folder: Path, label: int | None
+) -> None:
+    """``latent_manifold.png``; a conditional model: ``latent_manifold_class<K>.png`` for class
+    ``label``, or for every class when ``label`` is None."""
+    cvae = _as_conditional(model)
+    if cvae is None:
+        _picture_manifold(model, shape, n, folder / "latent_manifold.png")
+        return
+    for k in range(cvae.num_classes) if label is None else (label,):
+        _picture_manifold(_OneClass(cvae, k), shape, n, folder / f"latent_manifold_class{k}.png")
+
+
+def _picture_manifold(model: nn.Module, shape: Sequence[int], n: int, path: Path) -> None:
     from gentorch.plotting import save_latent_manifold
 
     # Tiny images (8x8 digits) run together without a visible border between them.
@@ -605,9 +800,36 @@ def _picture_scatter(model: VAE, x: Tensor, y: Tensor, path: Path) -> None:
     from gentorch.evaluation import posterior_means
     from gentorch.plotting import save_latent_scatter
 
-    mu = posterior_means(model, x.to(next(model.parameters()).device))
+    x = x.to(next(model.parameters()).device)
+    # a conditional model: q(z | x, y), each example encoded with its label
+    labels = None if _as_conditional(model) is None else y.to(x.device)
+    mu = posterior_means(model, x, labels=labels)
     out = save_latent_scatter(mu, y, path, title="posterior means of the test set")
     print(f"wrote {out}")
+
+
+def _picture_conditional_interpolation(
+    model: ConditionalVAE,
+    x_a: Tensor,
+    x_b: Tensor,
+    y: Tensor,
+    shape: Sequence[int],
+    steps: int,
+    path: Path,
+) -> None:
+    """Rows like :func:`gentorch.plotting.save_interpolation`'s, ``x_a``, ``steps`` decoded
+    means, ``x_b``, where row ``i`` encodes and decodes with its class ``y[i]``."""
+    device = next(model.parameters()).device
+    x_a, x_b, y = x_a.to(device), x_b.to(device), y.to(device)
+    with torch.no_grad():
+        mu_a, _ = model.encode(x_a, y)
+        mu_b, _ = model.encode(x_b, y)
+        t = torch.linspace(0.0, 1.0, steps, device=device, dtype=mu_a.dtype).view(-1, 1, 1)
+        # z_t = (1 - t) mu_a + t mu_b: (steps, P, L), decoded with the labels y: (P,)
+        out = model.decode((1 - t) * mu_a + t * mu_b, y)
+        middle = torch.sigmoid(out) if model.likelihood == "bernoulli" else out
+    rows = torch.cat([x_a.unsqueeze(1), middle.transpose(0, 1), x_b.unsqueeze(1)], dim=1)
+    _grid(rows.reshape(-1, rows.shape[-1]), shape, path, nrow=steps + 2)
 
 
 def _picture_loss_curves(rows: list[dict[str, float]], path: Path) -> None:
@@ -649,6 +871,68 @@ def _image_shape(info: dict[str, Any]) -> tuple[int, int, int]:
         raise UsageError(f"the run's data ({info['data']['dataset']!r}) are not images")
     c, h, w = shape
     return int(c), int(h), int(w)
+
+
+def _same_class_pairs(y: Tensor, order: Tensor, pairs: int) -> tuple[Tensor, Tensor]:
+    """Indices of ``pairs`` pairs of examples of one class each, taken in ``order``."""
+    waiting: dict[int, int] = {}  # class -> an example still without a partner
+    first: list[int] = []
+    second: list[int] = []
+    for i in order.tolist():
+        k = int(y[i])
+        if k not in waiting:
+            waiting[k] = i
+            continue
+        first.append(waiting.pop(k))
+        second.append(i)
+        if len(first) == pairs:
+            break
+    if len(first) < pairs:
+        raise UsageError(
+            f"--pairs {pairs}: the test set has only {len(first)} pairs of images of one class"
+        )
+    return torch.tensor(first), torch.tensor(second)
+
+
+def _marginal_anomaly_scores(
+    model: ConditionalVAE,
+    data: _Data,
+    score: Literal["elbo", "nll"],
+    k: int,
+    generator: torch.Generator,
+) -> Tensor:
+    """``-log sum_c p(c) p(x | c)`` over the training classes ``c`` (``p(c)`` their training
+    frequencies), with ``log p(x | c)`` bounded by the ELBO or the IWAE-``k`` estimate.
+
+    The test labels are not used: given the true label, an unseen class would be flagged by its
+    label alone."""
+    from gentorch.evaluation import anomaly_scores
+
+    if data.train_y is None:
+        raise UsageError("anomaly: a conditional model needs the training labels, found none")
+    classes, counts = data.train_y.unique(return_counts=True)
+    print(
+        f"conditional model: score -log sum_c p(c) p(x | c) over the {classes.numel()} "
+        "training classes (the test labels are not used)"
+    )
+    device = next(model.parameters()).device
+    x = data.test_x.to(device)
+    per_class = torch.stack(
+        [
+            anomaly_scores(
+                model,
+                x,
+                score,
+                k=k,
+                generator=generator,
+                labels=torch.full((x.shape[0],), int(c), device=device),
+            ).cpu()
+            for c in classes
+        ]
+    )  # (C, N): -log p(x | c)
+    log_prior = (counts.double() / counts.sum()).log().to(per_class.dtype)
+    # -log p(x) = -logsumexp_c [log p(c) + log p(x | c)]
+    return -torch.logsumexp(log_prior.unsqueeze(-1) - per_class, dim=0)
 
 
 def _in_unit_interval(x: Tensor) -> bool:
