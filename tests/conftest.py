@@ -36,7 +36,7 @@ def _seed() -> None:
 @pytest.fixture
 def shared_data() -> Path:
     """The shared datasets folder; tests that need it are skipped if it is absent."""
-    root = Path(os.environ["GENTORCH_DATA"])
+    root = Path(os.environ["GENTORCH_DATA"]).resolve()  # (a relative path would break symlinks)
     if not (root / "mnist").is_dir():
         pytest.skip(f"shared datasets not found at {root}")
     return root
