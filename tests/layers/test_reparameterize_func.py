@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import warnings
+
 import pytest
 import torch
 from torch import func
 
 from gentorch.layers import (
+    GumbelSoftmax,
+    RelaxedBernoulli,
     Reparameterize,
+    ReparameterizeFullCov,
     ReparameterizeLaplace,
     ReparameterizeLogistic,
     reparameterize,
@@ -157,3 +162,29 @@ def test_vmap_over_only_one_of_mu_and_logvar(randomness, n_samples, batched):
     eps = (z - mus) / torch.exp(0.5 * logvar)
     # 'same': one draw for all slices; 'different': a draw per slice
     assert torch.allclose(eps[0], eps[1]) == (randomness == "same")
+
+
+@pytest.mark.parametrize(
+    ("layer", "width"),
+    [
+        (ReparameterizeFullCov(), 3 + 6),
+        (GumbelSoftmax(0.5), 10),
+        (GumbelSoftmax(0.5, hard=True), 10),
+        (RelaxedBernoulli(0.5), 8),
+        (ReparameterizeLaplace(), 4),
+        (ReparameterizeLogistic(), 4),
+    ],
+)
+def test_the_other_layers_vmap_without_fallbacks_and_take_func_grad(layer, width):
+    x = torch.randn(4, 5, width, dtype=F64)
+    with warnings.catch_warnings():
+        # an op without a batching rule warns of a slow fallback: none may be hit
+        warnings.simplefilter("error")
+        z = func.vmap(layer.train(), randomness="different")(x)
+    assert z.shape[:2] == (4, 5)
+    torch.manual_seed(2)
+    g = func.grad(lambda t: layer(t).square().sum())(x[0])
+    t = x[0].clone().requires_grad_()
+    torch.manual_seed(2)
+    layer(t).square().sum().backward()
+    torch.testing.assert_close(g, t.grad)

@@ -158,7 +158,7 @@ class GumbelSoftmax(_Relaxed):
     def _relax(self, logits: Tensor, u: Tensor, tau: float) -> Tensor:
         # E = -log(1 - u) ~ Exp(1), u in [0, 1) so E >= 0; floor at the smallest normal
         # g = -log(E) ~ Gumbel(0, 1)
-        g = -torch.log(torch.log1p(-u).neg_().clamp_(min=torch.finfo(u.dtype).tiny))
+        g = -torch.log(torch.log1p(-u).neg_().clamp_min_(torch.finfo(u.dtype).tiny))
         a = logits + g
         # y = softmax((a - max a) / tau): the shift (exact for softmax) keeps a / tau from
         # overflowing to inf - inf = NaN at small tau or in float16
@@ -171,7 +171,7 @@ class GumbelSoftmax(_Relaxed):
 def _one_hot_argmax(y: Tensor) -> Tensor:
     """``one_hot(argmax(y, -1))`` in ``y``'s dtype, ``(..., C)``."""
     index = y.argmax(dim=-1, keepdim=True)
-    return torch.zeros_like(y).scatter_(-1, index, 1.0)
+    return torch.zeros_like(y).scatter(-1, index, 1.0)  # (out of place: vmap has its rule)
 
 
 class RelaxedBernoulli(_Relaxed):
@@ -208,7 +208,7 @@ class RelaxedBernoulli(_Relaxed):
 
     def _relax(self, logits: Tensor, u: Tensor, tau: float) -> Tensor:
         # l = logit(u) ~ Logistic(0, 1); u = 0 moved to the smallest normal
-        noise = torch.logit(u.clamp_(min=torch.finfo(u.dtype).tiny))
+        noise = torch.logit(u.clamp_min_(torch.finfo(u.dtype).tiny))
         # y = sigmoid((logits + l) / tau)
         return torch.sigmoid((logits + noise) / tau)
 
