@@ -31,6 +31,9 @@ def _sigma(W: Tensor, u_hat: Tensor, v_hat: Tensor) -> Tensor:
 
 
 class _SpectralDivide(torch.autograd.Function):
+    # torch.func: vmap (e.g. per-example gradients through an SN layer) runs the same formulas
+    generate_vmap_rule = True
+
     @staticmethod
     def forward(W: Tensor, u: Tensor, v: Tensor, eps: float) -> tuple[Tensor, Tensor]:
         u_hat, v_hat = _unit(u, eps), _unit(v, eps)

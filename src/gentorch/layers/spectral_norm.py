@@ -314,6 +314,17 @@ class SpectralNorm(nn.Module):
         """Run the wrapped module with ``W / sigma`` (``n_power_iterations`` steps first in
         training mode, none in eval); inputs and outputs are the wrapped module's."""
         weight = self._weight()
+        if (
+            self.training
+            and not torch.compiler.is_compiling()
+            and torch._C._are_functorch_transforms_active()
+        ):
+            raise RuntimeError(
+                "SpectralNorm: in training mode the forward updates the u, v buffers in place, "
+                "which torch.func transforms (grad, vmap, jacrev, ...) forbid; run the "
+                "training-mode forward outside the transform and call .eval() on the layer (or "
+                "its model) inside it, where u and v are read, not updated"
+            )
         uv = self._power_iteration(weight, self.n_power_iterations) if self.training else None
         return functional_call(self.module, {self.name: self._normalize(weight, uv)}, args, kwargs)
 
