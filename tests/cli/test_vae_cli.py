@@ -186,15 +186,19 @@ def conditional(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_conditional_train_writes_one_sample_row_per_class(conditional: Path) -> None:
-    assert _png(conditional / "samples.png") == _size(8, 10)  # 8 samples of each of 10 digits
+    # 8 samples of each of the 9 digits trained on (3 was left out: its label is untrained)
+    assert _png(conditional / "samples.png") == _size(8, 9)
     assert _png(conditional / "reconstructions.png") == _size(8, 8)
-    for k in range(10):  # a 2-D latent space per class
-        assert _png(conditional / f"latent_manifold_class{k}.png") == (724, 724)
+    for k in range(10):  # a 2-D latent space per trained class
+        assert (conditional / f"latent_manifold_class{k}.png").exists() == (k != 3)
+        if k != 3:
+            assert _png(conditional / f"latent_manifold_class{k}.png") == (724, 724)
     _png(conditional / "latent_scatter.png")
     assert not (conditional / "latent_manifold.png").exists()
     run = json.loads((conditional / "run.json").read_text())
     assert run["conditional"] is True
     assert run["num_classes"] == 10  # the dataset's classes, the left-out 3 included
+    assert run["trained_classes"] == [0, 1, 2, 4, 5, 6, 7, 8, 9]
 
 
 def test_conditional_checkpoint_reloads_as_a_conditional_vae(conditional: Path) -> None:
@@ -212,12 +216,16 @@ def test_conditional_checkpoint_reloads_as_a_conditional_vae(conditional: Path) 
         assert torch.equal(a, b)
 
 
-def test_sample_a_conditional_run(conditional: Path) -> None:
+def test_sample_a_conditional_run(conditional: Path, capsys: pytest.CaptureFixture[str]) -> None:
     run = ["sample", "vae", "--run", str(conditional)]
     assert main([*run, "--n", "3", "--out", str(conditional / "rows.png")]) == 0
-    assert _png(conditional / "rows.png") == _size(3, 10)  # --n per class, one row per class
+    assert _png(conditional / "rows.png") == _size(3, 9)  # --n per trained class, a row each
     assert main([*run, "--label", "7", "--n", "10", "--out", str(conditional / "s7.png")]) == 0
     assert _png(conditional / "s7.png") == _size(4, 3)  # one class: the usual square grid
+    assert "not in the training data" not in capsys.readouterr().out
+    # the left-out class can still be asked for, with a note that its label is untrained
+    assert main([*run, "--label", "3", "--n", "4", "--out", str(conditional / "s3.png")]) == 0
+    assert "note: class 3 was not in the training data" in capsys.readouterr().out
 
 
 def test_label_errors(trained: Path, conditional: Path, capsys: pytest.CaptureFixture[str]) -> None:

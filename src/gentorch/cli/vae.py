@@ -232,8 +232,8 @@ def _train_parser(p: argparse.ArgumentParser) -> None:
     objective.add_argument(
         "--compile",
         action="store_true",
-        help="torch.compile the loss: compiles for tens of seconds first; on CPUs the "
-        "matmuls dominate and it gains little",
+        help="torch.compile the loss: compiles for tens of seconds first, then saves about "
+        "10%% of each step on a 2-core CPU (where the matmuls dominate)",
     )
     add_train_run_group(p, "vae")
     p.set_defaults(run=guard(_train))
@@ -499,7 +499,9 @@ def _train(args: argparse.Namespace) -> int:
         "preset": args.preset,
     }
     if num_classes is not None:
-        run_info |= {"conditional": True, "num_classes": num_classes}
+        assert data.train_y is not None
+        trained = sorted(int(c) for c in data.train_y.unique())
+        run_info |= {"conditional": True, "num_classes": num_classes, "trained_classes": trained}
     _write_text(out / "run.json", json.dumps(run_info, indent=1))
     # The engine hands labels to VAETask, which passes them on as model.loss(x, y).
     train_y, test_y = (data.train_y, data.test_y) if num_classes is not None else (None, None)
@@ -530,7 +532,7 @@ def _train(args: argparse.Namespace) -> int:
     if cvae is None:
         _grid(model.sample(64, generator=generator), shape, out / "samples.png")
     else:
-        samples = _class_rows(cvae, _SAMPLES_PER_CLASS, generator)
+        samples = _class_rows(cvae, _trained_classes(cvae, run_info), _SAMPLES_PER_CLASS, generator)
         _grid(samples, shape, out / "samples.png", nrow=_SAMPLES_PER_CLASS)
     _picture_reconstructions(
         model,
@@ -541,7 +543,7 @@ def _train(args: argparse.Namespace) -> int:
     )
     latent_dim = int(model.latent_dim)
     if latent_dim == 2:
-        _picture_manifolds(model, shape, 20, out, None)
+        _picture_manifolds(model, shape, 20, out, None, run_info)
         if data.test_y is not None:
             _picture_scatter(model, data.test_x, data.test_y, out / "latent_scatter.png")
     return 0
@@ -604,8 +606,11 @@ def _sample(args: argparse.Namespace) -> int:
     cvae = _as_conditional(model)
     if cvae is not None and label is None:
         per_class = positive("--n", _SAMPLES_PER_CLASS if args.n is None else args.n)
-        _grid(_class_rows(cvae, per_class, generator), shape, out, nrow=per_class)
+        rows = _class_rows(cvae, _trained_classes(cvae, info), per_class, generator)
+        _grid(rows, shape, out, nrow=per_class)
         return 0
+    if cvae is not None:
+        _warn_if_untrained(label, cvae, info)
     n = positive("--n", 64 if args.n is None else args.n)
     _grid(model.sample(n, label, generator=generator), shape, out)
     return 0
@@ -663,7 +668,7 @@ def _plot_latent(args: argparse.Namespace) -> int:
     label = _checked_label(args.label, model, args.run_dir)
     shape = _image_shape(info)
     folder = Path(args.out) if args.out else Path(args.run_dir)
-    _picture_manifolds(model, shape, positive("--grid", args.grid), folder, label)
+    _picture_manifolds(model, shape, positive("--grid", args.grid), folder, label, info)
     data = _load_data(_data_spec(info, args))
     if data.test_y is None:
         print("the test set has no labels: no class-coloured scatter")
@@ -753,11 +758,24 @@ def _grid(flat: Tensor, shape: Sequence[int], path: Path, nrow: int | None = Non
     return path
 
 
-def _class_rows(model: ConditionalVAE, per_class: int, generator: torch.Generator) -> Tensor:
-    """``per_class`` samples of every class, class by class: a grid of one row per class."""
-    labels = torch.arange(model.num_classes, device=generator.device)
+def _trained_classes(model: ConditionalVAE, info: dict[str, Any]) -> list[int]:
+    """The classes the run's training data held (every class for runs that did not record
+    them): a class left out with ``--exclude-class`` has an untrained label."""
+    return list(info.get("trained_classes", range(model.num_classes)))
+
+
+def _warn_if_untrained(label: int | None, model: ConditionalVAE, info: dict[str, Any]) -> None:
+    if label is not None and label not in _trained_classes(model, info):
+        print(f"note: class {label} was not in the training data; its label was never trained")
+
+
+def _class_rows(
+    model: ConditionalVAE, classes: Sequence[int], per_class: int, generator: torch.Generator
+) -> Tensor:
+    """``per_class`` samples of each of ``classes``, class by class: a grid of one row each."""
+    labels = torch.tensor(list(classes), device=generator.device)
     return model.sample(
-        model.num_classes * per_class, labels.repeat_interleave(per_class), generator=generator
+        len(classes) * per_class, labels.repeat_interleave(per_class), generator=generator
     )
 
 
@@ -773,15 +791,21 @@ def _picture_reconstructions(
 
 
 def _picture_manifolds(
-    model: VAE, shape: Sequence[int], n: int, folder: Path, label: int | None
+    model: VAE,
+    shape: Sequence[int],
+    n: int,
+    folder: Path,
+    label: int | None,
+    info: dict[str, Any],
 ) -> None:
     """``latent_manifold.png``; a conditional model: ``latent_manifold_class<K>.png`` for class
-    ``label``, or for every class when ``label`` is None."""
+    ``label``, or for every class of the training data when ``label`` is None."""
     cvae = _as_conditional(model)
     if cvae is None:
         _picture_manifold(model, shape, n, folder / "latent_manifold.png")
         return
-    for k in range(cvae.num_classes) if label is None else (label,):
+    _warn_if_untrained(label, cvae, info)
+    for k in _trained_classes(cvae, info) if label is None else (label,):
         _picture_manifold(_OneClass(cvae, k), shape, n, folder / f"latent_manifold_class{k}.png")
 
 
