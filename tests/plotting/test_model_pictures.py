@@ -137,3 +137,49 @@ def test_latent_manifold_errors(tmp_path):
     with pytest.raises(ValueError, match="scale"):
         save_latent_manifold(_QuantileVAE(), tmp_path / "m.png", (2, 2), n=2, scale=0)
     assert not (tmp_path / "m.png").exists()
+
+
+class _LabelledQuantileVAE(_QuantileVAE):
+    """_QuantileVAE conditioned on a label: the decoded image's third pixel shows ``y / 10``."""
+
+    def encode(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        assert y.shape == (x.shape[0],)
+        return super().encode(x)
+
+    def decode(self, z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        assert y.shape == (z.shape[0],)
+        out = super().decode(z)
+        return torch.cat([out[:, :2], (y.to(out.dtype) / 10).unsqueeze(1), out[:, 3:]], dim=1)
+
+
+def test_interpolation_of_a_conditional_model_uses_each_rows_label(tmp_path):
+    model = _LabelledQuantileVAE()
+    a = torch.tensor([[0.1, 0.9, 0.0, 1.0], [0.5, 0.5, 0.0, 1.0], [0.2, 0.4, 0.0, 1.0]])
+    b = torch.tensor([[0.9, 0.2, 0.0, 1.0], [0.3, 0.7, 0.0, 1.0], [0.6, 0.6, 0.0, 1.0]])
+    labels = torch.tensor([2, 7, 5])
+    steps = 4
+    path = save_interpolation(
+        model, a, b, tmp_path / "i.png", (2, 2), steps=steps, padding=1, labels=labels
+    )
+    cells = _cells(path, 3, steps + 2, 2, 2, 1)
+    for row in range(3):
+        za = torch.special.ndtri(a[row, :2].double())
+        zb = torch.special.ndtri(b[row, :2].double())
+        t = torch.linspace(0, 1, steps, dtype=torch.float64).view(-1, 1)
+        got = cells[row, 1:-1].reshape(steps, 4)
+        np.testing.assert_allclose(
+            got[:, :2], 255 * torch.special.ndtr((1 - t) * za + t * zb), atol=1.01
+        )
+        # every decoded image of the row carries that row's label
+        np.testing.assert_allclose(got[:, 2], 255 * labels[row].item() / 10, atol=0.51)
+    with pytest.raises(ValueError, match=r"labels: expected shape \(3,\), one per row, got \(2,\)"):
+        save_interpolation(model, a, b, tmp_path / "i.png", (2, 2), labels=labels[:2])
+
+
+def test_latent_manifold_of_one_class_of_a_conditional_model(tmp_path):
+    n = 3
+    path = save_latent_manifold(
+        _LabelledQuantileVAE(), tmp_path / "m.png", (2, 2), n=n, padding=1, label=6
+    )
+    cells = _cells(path, n, n, 2, 2, 1)
+    assert (np.abs(cells[:, :, 1, 0] - 255 * 0.6) <= 0.51).all()  # every tile decoded as a 6

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, cast
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
 from gentorch.cli._common import (
     HelpFormatter,
@@ -420,21 +420,6 @@ def _test_labels(data: _Data, info: dict[str, Any]) -> Tensor:
     return data.test_y
 
 
-class _OneClass(nn.Module):
-    """A :class:`ConditionalVAE` whose ``decode(z)`` decodes with one fixed class (for
-    :func:`gentorch.plotting.save_latent_manifold`)."""
-
-    def __init__(self, model: ConditionalVAE, label: int) -> None:
-        super().__init__()
-        self.model, self.label = model, label
-        self.likelihood, self.latent_dim = model.likelihood, model.latent_dim
-        self.train(model.training)
-
-    def decode(self, z: Tensor) -> Tensor:
-        labels = torch.full((z.shape[-2],), self.label, dtype=torch.long, device=z.device)
-        return self.model.decode(z, labels)
-
-
 # ---------------------------------------------------------------------------------- commands
 def _train(args: argparse.Namespace) -> int:
     from gentorch.training import TrainConfig, VAETask, fit
@@ -642,19 +627,25 @@ def _interpolate(args: argparse.Namespace) -> int:
 
     generator = torch.Generator().manual_seed(args.seed)
     order = torch.randperm(x.shape[0], generator=generator)
-    cvae = _as_conditional(model)
-    if cvae is not None:
+    device = next(model.parameters()).device
+    labels = None
+    if _as_conditional(model) is None:
+        first, second = order[:pairs], order[pairs : 2 * pairs]
+    else:
         # The decoder needs one label per row: interpolate between two images of one class.
         y = _test_labels(data, info)
         first, second = _same_class_pairs(y, order, pairs)
-        out = Path(args.out) if args.out else Path(args.run_dir) / "interpolation.png"
-        _picture_conditional_interpolation(cvae, x[first], x[second], y[first], shape, steps, out)
-        return 0
-    chosen = x[order[: 2 * pairs]]
-    chosen = chosen.to(next(model.parameters()).device)
+        labels = y[first].to(device)
     out = Path(args.out) if args.out else Path(args.run_dir) / "interpolation.png"
     path = save_interpolation(
-        model, chosen[:pairs], chosen[pairs:], out, shape, steps, scale=_scale(shape)
+        model,
+        x[first].to(device),
+        x[second].to(device),
+        out,
+        shape,
+        steps,
+        scale=_scale(shape),
+        labels=labels,
     )
     print(f"wrote {path}")
     return 0
@@ -802,20 +793,22 @@ def _picture_manifolds(
     ``label``, or for every class of the training data when ``label`` is None."""
     cvae = _as_conditional(model)
     if cvae is None:
-        _picture_manifold(model, shape, n, folder / "latent_manifold.png")
+        _picture_manifold(model, shape, n, folder / "latent_manifold.png", None)
         return
     _warn_if_untrained(label, cvae, info)
     for k in _trained_classes(cvae, info) if label is None else (label,):
-        _picture_manifold(_OneClass(cvae, k), shape, n, folder / f"latent_manifold_class{k}.png")
+        _picture_manifold(model, shape, n, folder / f"latent_manifold_class{k}.png", k)
 
 
-def _picture_manifold(model: nn.Module, shape: Sequence[int], n: int, path: Path) -> None:
+def _picture_manifold(
+    model: VAE, shape: Sequence[int], n: int, path: Path, label: int | None
+) -> None:
     from gentorch.plotting import save_latent_manifold
 
     # Tiny images (8x8 digits) run together without a visible border between them.
     small = min(shape[-2:]) < 16
     path = save_latent_manifold(
-        model, path, shape, n, padding=int(small), pad_value=0.35, scale=_scale(shape)
+        model, path, shape, n, padding=int(small), pad_value=0.35, scale=_scale(shape), label=label
     )
     print(f"wrote {path}")
 
@@ -830,30 +823,6 @@ def _picture_scatter(model: VAE, x: Tensor, y: Tensor, path: Path) -> None:
     mu = posterior_means(model, x, labels=labels)
     out = save_latent_scatter(mu, y, path, title="posterior means of the test set")
     print(f"wrote {out}")
-
-
-def _picture_conditional_interpolation(
-    model: ConditionalVAE,
-    x_a: Tensor,
-    x_b: Tensor,
-    y: Tensor,
-    shape: Sequence[int],
-    steps: int,
-    path: Path,
-) -> None:
-    """Rows like :func:`gentorch.plotting.save_interpolation`'s, ``x_a``, ``steps`` decoded
-    means, ``x_b``, where row ``i`` encodes and decodes with its class ``y[i]``."""
-    device = next(model.parameters()).device
-    x_a, x_b, y = x_a.to(device), x_b.to(device), y.to(device)
-    with torch.no_grad():
-        mu_a, _ = model.encode(x_a, y)
-        mu_b, _ = model.encode(x_b, y)
-        t = torch.linspace(0.0, 1.0, steps, device=device, dtype=mu_a.dtype).view(-1, 1, 1)
-        # z_t = (1 - t) mu_a + t mu_b: (steps, P, L), decoded with the labels y: (P,)
-        out = model.decode((1 - t) * mu_a + t * mu_b, y)
-        middle = torch.sigmoid(out) if model.likelihood == "bernoulli" else out
-    rows = torch.cat([x_a.unsqueeze(1), middle.transpose(0, 1), x_b.unsqueeze(1)], dim=1)
-    _grid(rows.reshape(-1, rows.shape[-1]), shape, path, nrow=steps + 2)
 
 
 def _picture_loss_curves(rows: list[dict[str, float]], path: Path) -> None:

@@ -162,8 +162,9 @@ def _model_reference(model: nn.Module) -> Tensor:
     return torch.zeros(())
 
 
-def _decoded_means(model: nn.Module, z: Tensor) -> Tensor:
-    """Images ``(N, D)`` for latents ``(N, L)``: the mean of ``p(x | z)``, in [0, 1] for display.
+def _decoded_means(model: nn.Module, z: Tensor, labels: Tensor | None = None) -> Tensor:
+    """Images ``(N, D)`` for latents ``(N, L)``: the mean of ``p(x | z)`` (``p(x | z, y)`` given
+    ``labels: (N,)``), in [0, 1] for display.
 
     ``decode`` returns logits for a Bernoulli likelihood (mean = sigmoid) and means for a
     Gaussian one; Gaussian means outside ``[0, 1]`` are clipped, for the picture only.
@@ -172,7 +173,7 @@ def _decoded_means(model: nn.Module, z: Tensor) -> Tensor:
     decode = getattr(model, "decode", None)
     if not callable(decode):
         raise TypeError(f"model: {type(model).__name__} has no method decode(), which this needs")
-    out: Tensor = decode(z)
+    out: Tensor = decode(z) if labels is None else decode(z, labels)
     if likelihood == "bernoulli":
         return torch.sigmoid(out)
     if likelihood == "gaussian":
@@ -257,6 +258,7 @@ def save_interpolation(
     *,
     padding: int = 2,
     scale: int = 1,
+    labels: Tensor | None = None,
 ) -> Path:
     """Decode a straight line in latent space between the encodings of two inputs.
 
@@ -274,6 +276,9 @@ def save_interpolation(
         steps: decoded images per row, ``>= 2`` (the ends ``t = 0`` and ``t = 1`` included).
         padding: pixels between images.
         scale: pixel magnification.
+        labels: ``(B,)`` class labels for a conditional model: row ``i`` is encoded and decoded
+            with ``labels[i]`` (``encode(x, y)``, ``decode(z, y)``), so its two ends should be
+            of that class.
 
     Returns:
         The path of the written PNG, ``B`` rows of ``steps + 2`` images.
@@ -296,16 +301,23 @@ def save_interpolation(
     b = x_b.unsqueeze(0) if x_b.dim() == 1 else x_b
     ends_a = _as_nchw(_to_images(a, shape, "x_a"), "x_a")
     ends_b = _as_nchw(_to_images(b, shape, "x_b"), "x_b")
+    if labels is not None and (
+        not isinstance(labels, Tensor) or tuple(labels.shape) != (a.shape[0],)
+    ):
+        got = tuple(labels.shape) if isinstance(labels, Tensor) else type(labels).__name__
+        raise ValueError(f"labels: expected shape ({a.shape[0]},), one per row, got {got}")
+    extra = () if labels is None else (labels,)
     encode = getattr(model, "encode", None)
     if not callable(encode):
         raise TypeError(f"model: {type(model).__name__} has no method encode(), which this needs")
     with _evaluating(model):
-        mu_a, _ = encode(a.reshape(a.shape[0], -1))
-        mu_b, _ = encode(b.reshape(b.shape[0], -1))
+        mu_a, _ = encode(a.reshape(a.shape[0], -1), *extra)
+        mu_b, _ = encode(b.reshape(b.shape[0], -1), *extra)
         t = torch.linspace(0.0, 1.0, steps, device=mu_a.device, dtype=mu_a.dtype).view(-1, 1, 1)
-        # z_t = (1 - t) mu_a + t mu_b: (steps, B, L)
+        # z_t = (1 - t) mu_a + t mu_b: (steps, B, L), decoded row by row: (B * steps, L)
         z = (1 - t) * mu_a + t * mu_b
-        decoded = _decoded_means(model, z.transpose(0, 1).reshape(-1, mu_a.shape[-1]))
+        row_labels = None if labels is None else labels.repeat_interleave(steps)
+        decoded = _decoded_means(model, z.transpose(0, 1).reshape(-1, mu_a.shape[-1]), row_labels)
     middle = decoded.reshape(a.shape[0], steps, *shape).to(ends_a.device, ends_a.dtype)
     rows = torch.cat([ends_a.unsqueeze(1), middle, ends_b.unsqueeze(1)], dim=1)
     tiles = rows.reshape(-1, *shape)
@@ -322,6 +334,7 @@ def save_latent_manifold(
     padding: int = 0,
     pad_value: float = 0.0,
     scale: int = 1,
+    label: int | None = None,
 ) -> Path:
     """Decode an ``n x n`` grid of a 2-D latent space (Kingma & Welling, 2014, Fig. 4).
 
@@ -338,6 +351,8 @@ def save_latent_manifold(
         padding: pixels between images (0, as in the paper's figure).
         pad_value: grey level of the padding, in [0, 1] (separates tiny images such as 8x8 digits).
         scale: pixel magnification.
+        label: for a conditional model, the class every latent is decoded with
+            (``decode(z, y)``).
 
     Returns:
         The path of the written PNG.
@@ -370,7 +385,8 @@ def save_latent_manifold(
     # Row r (top to bottom) has z_2 = z[n - 1 - r]; column c has z_1 = z[c].
     z2, z1 = torch.meshgrid(z.flip(0), z, indexing="ij")
     grid = torch.stack([z1, z2], dim=-1).reshape(n * n, 2)
+    labels = None if label is None else torch.full((n * n,), label, device=ref.device)
     with _evaluating(model):
-        images = _decoded_means(model, grid)
+        images = _decoded_means(model, grid, labels)
     tiles = _as_nchw(images.reshape(n * n, *shape))
     return _write_png(_make_grid(tiles, n, padding, pad_value), path, scale)
