@@ -31,6 +31,7 @@ def naive_sampling_blocks_the_gradient() -> dict[str, object]:
     # as zero: the sample is treated as a constant that happens to depend on them.
     z = torch.normal(mu, sigma)
     (z**2).sum().backward()
+    assert mu.grad is not None and sigma.grad is not None  # backward filled them (with zeros)
     print(f"torch.normal:          d/dmu = {mu.grad.tolist()}  d/dsigma = {sigma.grad.tolist()}")
     normal_grad = (mu.grad.clone(), sigma.grad.clone())
 
@@ -45,6 +46,7 @@ def naive_sampling_blocks_the_gradient() -> dict[str, object]:
     eps = torch.randn(2)
     z = mu + sigma * eps
     (z**2).sum().backward()
+    assert mu.grad is not None
     print(f"mu + sigma * eps:      d/dmu = {mu.grad.tolist()}  (= 2 z)")
     return {
         "normal_grad": normal_grad,
@@ -108,8 +110,8 @@ def train(naive: bool, steps: int, seed: int = 0) -> dict[str, float]:
     with torch.no_grad():
         recon, mu, logvar = model(x)
         mse = float(((recon - x) ** 2).sum(-1).mean())
-        kl = float(gaussian_kl(mu, logvar, reduction="batchmean"))
-    return {"recon_mse": mse, "kl": kl, "encoder_grad_from_recon": enc_grad}
+        kl_value = float(gaussian_kl(mu, logvar, reduction="batchmean"))
+    return {"recon_mse": mse, "kl": kl_value, "encoder_grad_from_recon": enc_grad}
 
 
 def main(steps: int = 600) -> dict[str, object]:
@@ -121,10 +123,13 @@ def main(steps: int = 600) -> dict[str, object]:
     h = torch.tensor([[1.0, -2.0, 0.0, -1.0]], requires_grad=True)  # [mu | logvar], L = 2
     z = layer(h)
     z.sum().backward()
+    assert h.grad is not None
     print(f"z = {z.tolist()}  d/dmu = {h.grad[0, :2].tolist()}")
     print(f"d/dlogvar = {h.grad[0, 2:].tolist()} = 0.5 * (z - mu) = 0.5 * sigma * eps")
     d = layer.diagnostics()
-    print(f"diagnostics: KL per dim {d['kl_per_dim'].tolist()}, total {d['kl_total']:.3f}")
+    kl_per_dim = d["kl_per_dim"]
+    assert isinstance(kl_per_dim, Tensor)
+    print(f"diagnostics: KL per dim {kl_per_dim.tolist()}, total {d['kl_total']:.3f}")
 
     print(f"\n3) A tiny VAE on 2-D data, {steps} steps each")
     naive = train(naive=True, steps=steps)
