@@ -175,6 +175,32 @@ def test_errors_are_one_line_with_status_2(
     assert "--resume: no run in" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(
+    ("flag", "value", "expected"),
+    [
+        ("--epochs", "0", "--epochs: expected a positive integer, got 0"),
+        ("--batch-size", "-4", "--batch-size: expected a positive integer, got -4"),
+        ("--iwae-k", "0", "--iwae-k: expected a positive integer, got 0"),
+        ("--latent-dim", "0", "--latent-dim: expected a positive integer, got 0"),
+        ("--kl-warmup", "-1", "--kl-warmup: expected a number of steps >= 0, got -1"),
+        ("--lr", "0", "--lr: expected a finite learning rate > 0, got 0.0"),
+        ("--lr", "nan", "--lr: expected a finite learning rate > 0, got nan"),
+        ("--beta", "-0.5", "--beta: expected a finite value >= 0, got -0.5"),
+        ("--free-bits", "inf", "--free-bits: expected a finite value >= 0, got inf"),
+        ("--lr-final", "2", "--lr-final: expected a fraction of --lr in [0, 1], got 2.0"),
+    ],
+)
+def test_bad_training_flags_are_named_before_any_data_is_read(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], flag: str, value: str, expected: str
+) -> None:
+    # a dataset that does not exist: the flag must be reported first
+    missing = str(tmp_path / "missing.npy")
+    assert _train(tmp_path / "run", "--dataset", missing, flag, value) == 2
+    err = capsys.readouterr().err
+    assert err == f"gentorch: error: {expected}\n"
+    assert not (tmp_path / "run").exists()
+
+
 @pytest.fixture(scope="module")
 def conditional(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("conditional")

@@ -421,9 +421,28 @@ def _test_labels(data: _Data, info: dict[str, Any]) -> Tensor:
 
 
 # ---------------------------------------------------------------------------------- commands
+def _check_train_options(args: argparse.Namespace) -> None:
+    """Reject bad numeric flags by their names, before any data is read."""
+    for flag in ("--epochs", "--batch-size", "--iwae-k"):
+        positive(flag, getattr(args, flag[2:].replace("-", "_")))
+    if args.latent_dim is not None:
+        positive("--latent-dim", args.latent_dim)
+    if args.kl_warmup < 0:
+        raise UsageError(f"--kl-warmup: expected a number of steps >= 0, got {args.kl_warmup}")
+    # (written as `not x > 0` so that NaN is rejected too)
+    if not args.lr > 0 or math.isinf(args.lr):
+        raise UsageError(f"--lr: expected a finite learning rate > 0, got {args.lr}")
+    for flag, value in (("--beta", args.beta), ("--free-bits", args.free_bits)):
+        if not value >= 0 or math.isinf(value):
+            raise UsageError(f"{flag}: expected a finite value >= 0, got {value}")
+    if not 0 <= args.lr_final <= 1:
+        raise UsageError(f"--lr-final: expected a fraction of --lr in [0, 1], got {args.lr_final}")
+
+
 def _train(args: argparse.Namespace) -> int:
     from gentorch.training import TrainConfig, VAETask, fit
 
+    _check_train_options(args)
     out = Path(args.out)
     spec = {
         "dataset": args.dataset,
