@@ -104,6 +104,28 @@ def test_errors_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     assert "--epochs: expected a positive integer" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(
+    ("flag", "value", "expected"),
+    [
+        ("--latent-dim", "0", "--latent-dim: expected a positive integer, got 0"),
+        ("--n-dis", "0", "--n-dis: expected a positive integer, got 0"),
+        ("--n-power-iterations", "0", "--n-power-iterations: expected a positive integer, got 0"),
+        ("--sigma-every", "0", "--sigma-every: expected a positive integer, got 0"),
+        ("--lr", "-1", "--lr: expected a finite learning rate > 0, got -1.0"),
+        ("--beta1", "1", "--beta1: expected a float in [0, 1), got 1.0"),
+        ("--beta2", "-0.1", "--beta2: expected a float in [0, 1), got -0.1"),
+        ("--ema-decay", "1.5", "--ema-decay: expected a float in [0, 1), got 1.5"),
+    ],
+)
+def test_bad_training_flags_are_named_before_any_data_is_read(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], flag: str, value: str, expected: str
+) -> None:
+    argv = ["train", "gan", "--data-dir", str(tmp_path / "no-data"), "--out", str(tmp_path / "r")]
+    assert main([*argv, flag, value]) == 2
+    assert capsys.readouterr().err == f"gentorch: error: {expected}\n"
+    assert not (tmp_path / "r").exists()
+
+
 def test_resnet_arch_trains_and_samples(
     shared_data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -201,6 +201,25 @@ def test_bad_training_flags_are_named_before_any_data_is_read(
     assert not (tmp_path / "run").exists()
 
 
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (["eval", "vae", "--k", "0"], "--k: expected a positive integer, got 0"),
+        (["eval", "vae", "--limit", "0"], "--limit: expected a positive integer, got 0"),
+        (
+            ["eval", "vae", "--chunk-size", "-1"],
+            "--chunk-size: expected a positive integer, got -1",
+        ),
+        (["anomaly", "vae", "--k", "0"], "--k: expected a positive integer, got 0"),
+    ],
+)
+def test_bad_evaluation_flags_are_named_before_the_run_is_read(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], argv: list[str], expected: str
+) -> None:
+    assert main([*argv, "--run", str(tmp_path / "no-run")]) == 2
+    assert capsys.readouterr().err == f"gentorch: error: {expected}\n"
+
+
 @pytest.fixture(scope="module")
 def conditional(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("conditional")

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -192,7 +193,17 @@ def _train(args: argparse.Namespace) -> int:
     from gentorch.training import History, TrainConfig, fit
     from gentorch.training.gan import GANTask
 
-    _positive_options(args, "limit", "epochs", "batch_size", "val_samples", "width")
+    _positive_options(
+        args, "limit", "epochs", "batch_size", "val_samples", "width", "latent_dim", "n_dis"
+    )
+    _positive_options(args, "n_power_iterations", "sigma_every")
+    if args.lr is not None and (not args.lr > 0 or math.isinf(args.lr)):
+        raise UsageError(f"--lr: expected a finite learning rate > 0, got {args.lr}")
+    for flag, value in (("--beta1", args.beta1), ("--beta2", args.beta2)):
+        if value is not None and not 0 <= value < 1:
+            raise UsageError(f"{flag}: expected a float in [0, 1), got {value}")
+    if not 0 <= args.ema_decay < 1:
+        raise UsageError(f"--ema-decay: expected a float in [0, 1), got {args.ema_decay}")
     set_threads(args.threads)
     device = select_device(args.device)
     out = Path(args.out)

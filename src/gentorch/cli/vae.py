@@ -556,6 +556,11 @@ def _train(args: argparse.Namespace) -> int:
 def _eval(args: argparse.Namespace) -> int:
     from gentorch.evaluation import active_units, kl_per_dimension, nll, test_elbo
 
+    positive("--k", args.k)
+    for flag in ("--limit", "--batch-size", "--chunk-size"):
+        value = getattr(args, flag[2:].replace("-", "_"))
+        if value is not None:
+            positive(flag, value)
     model, info = _load_run(args.run_dir, args.device)
     device = next(model.parameters()).device
     cvae = _as_conditional(model)
@@ -690,6 +695,7 @@ def _plot_latent(args: argparse.Namespace) -> int:
 def _anomaly(args: argparse.Namespace) -> int:
     from gentorch.evaluation import anomaly_auc, anomaly_scores
 
+    positive("--k", args.k)
     model, info = _load_run(args.run_dir, args.device)
     anomalous = args.anomaly_class
     if anomalous is None:
