@@ -97,6 +97,21 @@ def test_bad_arguments_raise() -> None:
         pretrained_classifier("cifar10")
     with pytest.raises(ValueError, match=r"labels: expected shape \(3,\)"):
         classifier_accuracy(LeNet(), torch.rand(3, 784), torch.zeros(2, dtype=torch.long))
+    with pytest.raises(ValueError, match="batch_size: expected a positive integer, got 0"):
+        classifier_accuracy(
+            LeNet(), torch.rand(3, 784), torch.zeros(3, dtype=torch.long), batch_size=0
+        )
+    with pytest.raises(ValueError, match="images: expected at least one image, got 0"):
+        classifier_accuracy(LeNet(), torch.rand(0, 784), torch.zeros(0, dtype=torch.long))
+
+
+def test_accuracy_restores_the_training_mode_when_the_forward_fails() -> None:
+    net = LeNet().train()
+    with pytest.raises(RuntimeError):  # images on the meta device: the forward cannot run
+        classifier_accuracy(
+            net, torch.rand(3, 784, device="meta"), torch.zeros(3, dtype=torch.long)
+        )
+    assert net.training
 
 
 @pytest.mark.parametrize(("dataset", "floor"), [("mnist", 0.99), ("fashion-mnist", 0.88)])

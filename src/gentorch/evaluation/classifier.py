@@ -61,6 +61,8 @@ class LeNet(nn.Module):
         - Output: ``(B, num_classes)`` logits; :meth:`features` gives ``(B, feature_dim)``.
 
     Example:
+        >>> import torch
+        >>> from gentorch.evaluation import LeNet
         >>> net = LeNet().eval()
         >>> net(torch.rand(4, 1, 28, 28)).shape, net.features(torch.rand(4, 1, 28, 28)).shape
         (torch.Size([4, 10]), torch.Size([4, 128]))
@@ -147,13 +149,32 @@ def classifier_accuracy(
 ) -> float:
     """Fraction of ``images`` (``(N, 784)`` or ``(N, C, 28, 28)``) classified as ``labels (N,)``.
 
+    The prediction is the arg-max of the logits, computed in eval mode (no dropout) without
+    autograd in batches on the model's device; the model's training mode is restored after.
+
+    Args:
+        model: the classifier.
+        images: ``(N, C*784)`` flat or ``(N, C, 28, 28)`` float images in ``[0, 1]``, with
+            ``C = model.in_channels``.
+        labels: ``(N,)`` integer class indices.
+        batch_size: images per forward pass.
+
+    Returns:
+        The accuracy, a Python float in ``[0, 1]``.
+
     Example:
-        >>> net = LeNet()
-        >>> acc = classifier_accuracy(net, torch.rand(10, 784), torch.zeros(10, dtype=torch.long))
-        >>> 0.0 <= acc <= 1.0
-        True
+        >>> import torch
+        >>> from gentorch.evaluation import LeNet, classifier_accuracy
+        >>> net, x = LeNet().eval(), torch.rand(10, 784)
+        >>> y = net(x.view(10, 1, 28, 28)).argmax(dim=1)  # the net's own predictions
+        >>> classifier_accuracy(net, x, y), classifier_accuracy(net, x, (y + 1) % 10)
+        (1.0, 0.0)
     """
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size: expected a positive integer, got {batch_size!r}")
     x = _as_images("images", images, model.in_channels)
+    if x.shape[0] == 0:
+        raise ValueError("images: expected at least one image, got 0")
     if not isinstance(labels, Tensor) or labels.shape != (x.shape[0],):
         got = tuple(labels.shape) if isinstance(labels, Tensor) else type(labels).__name__
         raise ValueError(f"labels: expected shape ({x.shape[0]},), got {got}")
@@ -161,13 +182,15 @@ def classifier_accuracy(
     was_training = model.training
     model.eval()
     correct = 0
-    with torch.no_grad():
-        for start in range(0, x.shape[0], batch_size):
-            xb = x[start : start + batch_size].to(device)
-            yb = labels[start : start + batch_size].to(device)
-            correct += int((model(xb).argmax(dim=1) == yb).sum())
-    model.train(was_training)
-    return correct / max(1, x.shape[0])
+    try:
+        with torch.no_grad():
+            for start in range(0, x.shape[0], batch_size):
+                xb = x[start : start + batch_size].to(device)
+                yb = labels[start : start + batch_size].to(device)
+                correct += int((model(xb).argmax(dim=1) == yb).sum())
+    finally:
+        model.train(was_training)
+    return correct / x.shape[0]
 
 
 def train_classifier(
@@ -205,6 +228,8 @@ def train_classifier(
         The trained model, in eval mode, on ``device``.
 
     Example:
+        >>> import torch
+        >>> from gentorch.evaluation import train_classifier
         >>> x, y = torch.rand(64, 784), torch.randint(0, 10, (64,))
         >>> net = train_classifier(x, y, epochs=1, batch_size=32)
         >>> net(x[:2].view(2, 1, 28, 28)).shape
@@ -261,10 +286,31 @@ def save_classifier(
 ) -> Path:
     """Write ``model`` to a safetensors file (architecture sizes in its metadata); returns the path.
 
+    The weights are moved to the CPU and written to a temporary file that then replaces
+    ``path``, so a reader never sees a half-written file. The metadata holds
+    ``gentorch_model = "LeNet"`` and ``config`` (JSON of ``in_channels``, ``num_classes``,
+    ``feature_dim``), which :func:`load_classifier` needs; no pickle is involved.
+
+    Args:
+        model: the :class:`LeNet` to save.
+        path: the file to write; parent folders are created.
+        metadata: extra string key -> string value entries for the file's metadata (e.g. the
+            dataset or the test accuracy).
+
+    Returns:
+        ``path`` as a :class:`~pathlib.Path`.
+
+    Raises:
+        TypeError: if ``model`` is not a :class:`LeNet`.
+
     Example:
-        >>> p = save_classifier(LeNet(), "/tmp/lenet.safetensors")
-        >>> load_classifier(p).num_classes
-        10
+        >>> import tempfile
+        >>> from pathlib import Path
+        >>> from gentorch.evaluation import LeNet, load_classifier, save_classifier
+        >>> with tempfile.TemporaryDirectory() as tmp:
+        ...     path = save_classifier(LeNet(num_classes=5), Path(tmp) / "lenet.safetensors")
+        ...     load_classifier(path).num_classes
+        5
     """
     if not isinstance(model, LeNet):
         raise TypeError(f"model: expected a LeNet, got {type(model).__name__}")
@@ -294,10 +340,30 @@ def _read_metadata(path: Path) -> dict[str, str]:
 def load_classifier(path: str | Path, *, device: str | torch.device = "cpu") -> LeNet:
     """Load a :class:`LeNet` written by :func:`save_classifier` (no pickle), in eval mode.
 
+    The architecture is rebuilt from the file's metadata, then the weights are loaded.
+
+    Args:
+        path: a safetensors file written by :func:`save_classifier`.
+        device: where to put the model.
+
+    Returns:
+        The classifier, in eval mode, on ``device``.
+
+    Raises:
+        FileNotFoundError: if there is no file at ``path``.
+        ValueError: if the file's metadata does not describe a gentorch LeNet.
+
     Example:
-        >>> net = load_classifier(save_classifier(LeNet(), "/tmp/lenet.safetensors"))
-        >>> net.training
-        False
+        >>> import tempfile
+        >>> from pathlib import Path
+        >>> import torch
+        >>> from gentorch.evaluation import LeNet, load_classifier, save_classifier
+        >>> net = LeNet().eval()
+        >>> with tempfile.TemporaryDirectory() as tmp:
+        ...     loaded = load_classifier(save_classifier(net, Path(tmp) / "lenet.safetensors"))
+        >>> x = torch.rand(2, 1, 28, 28)
+        >>> loaded.training, torch.equal(loaded(x), net(x))
+        (False, True)
     """
     path = Path(path)
     if not path.is_file():
@@ -314,10 +380,27 @@ def load_classifier(path: str | Path, *, device: str | torch.device = "cpu") -> 
 def pretrained_classifier(dataset: str = "mnist", *, device: str | torch.device = "cpu") -> LeNet:
     """The shipped :class:`LeNet` trained on ``dataset`` (``"mnist"`` or ``"fashion-mnist"``).
 
+    The weights ship inside the package (``gentorch/evaluation/weights/``, see
+    :data:`PRETRAINED`), so nothing is downloaded; they were trained with
+    :func:`train_classifier`'s defaults.
+
+    Args:
+        dataset: ``"mnist"`` or ``"fashion-mnist"``.
+        device: where to put the model.
+
+    Returns:
+        The classifier (1 input channel, 10 classes, 128 features), in eval mode, on ``device``.
+
+    Raises:
+        ValueError: if ``dataset`` is not one of the shipped ones.
+        FileNotFoundError: if the weights file is missing from the installation.
+
     Example:
+        >>> import torch
+        >>> from gentorch.evaluation import pretrained_classifier
         >>> net = pretrained_classifier("mnist")
-        >>> net.features(torch.rand(2, 1, 28, 28)).shape
-        torch.Size([2, 128])
+        >>> net.training, net.features(torch.rand(2, 1, 28, 28)).shape
+        (False, torch.Size([2, 128]))
     """
     if dataset not in PRETRAINED:
         raise ValueError(f"dataset: expected one of {tuple(PRETRAINED)}, got {dataset!r}")

@@ -71,8 +71,12 @@ def frechet_distance(features_a: Tensor, features_b: Tensor) -> float:
             not finite.
 
     Example:
-        >>> a, b = torch.randn(500, 8), torch.randn(500, 8) + 1.0
-        >>> d = frechet_distance(a, b)  # close to ||mu_a - mu_b||^2 = 8
+        >>> import torch
+        >>> from gentorch.evaluation import frechet_distance
+        >>> _ = torch.manual_seed(0)
+        >>> a, b = torch.randn(2000, 8), torch.randn(2000, 8) + 1.0
+        >>> abs(frechet_distance(a, b) - 8.0) < 0.5  # same covariance: ||mu_a - mu_b||^2 = 8
+        True
         >>> frechet_distance(a, a)
         0.0
     """

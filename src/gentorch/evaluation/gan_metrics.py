@@ -49,10 +49,25 @@ def _batched(classifier: LeNet, images: Tensor, batch_size: int, head: bool) -> 
 def classifier_features(classifier: LeNet, images: Tensor, *, batch_size: int = 500) -> Tensor:
     """Penultimate features ``(N, feature_dim)`` of ``images`` (``(N, C, 28, 28)`` or flat).
 
+    :meth:`LeNet.features` in eval mode, without autograd, in batches on the classifier's
+    device; the classifier's training mode is restored after. These are the features that
+    :func:`fld` compares.
+
+    Args:
+        classifier: the feature network.
+        images: ``(N, C, 28, 28)`` or flat ``(N, C*784)`` float images in ``[0, 1]``, with
+            ``C = classifier.in_channels`` and ``N >= 1``.
+        batch_size: images per forward pass.
+
+    Returns:
+        ``(N, feature_dim)`` features (ReLU outputs, so ``>= 0``) on the classifier's device.
+
     Example:
-        >>> net = LeNet()
-        >>> classifier_features(net, torch.rand(6, 784)).shape
-        torch.Size([6, 128])
+        >>> import torch
+        >>> from gentorch.evaluation import LeNet, classifier_features
+        >>> f = classifier_features(LeNet(), torch.rand(6, 784))
+        >>> f.shape, bool((f >= 0).all())
+        (torch.Size([6, 128]), True)
     """
     return _batched(classifier, images, batch_size, head=False)
 
@@ -60,7 +75,21 @@ def classifier_features(classifier: LeNet, images: Tensor, *, batch_size: int = 
 def classifier_probabilities(classifier: LeNet, images: Tensor, *, batch_size: int = 500) -> Tensor:
     """Class probabilities ``p(y|x)``, ``(N, num_classes)``, of ``images``.
 
+    The softmax of the logits in eval mode (no dropout), without autograd, in batches on the
+    classifier's device; the classifier's training mode is restored after.
+
+    Args:
+        classifier: the classifier.
+        images: ``(N, C, 28, 28)`` or flat ``(N, C*784)`` float images in ``[0, 1]``, with
+            ``C = classifier.in_channels`` and ``N >= 1``.
+        batch_size: images per forward pass.
+
+    Returns:
+        ``(N, num_classes)`` probabilities, each row summing to 1, on the classifier's device.
+
     Example:
+        >>> import torch
+        >>> from gentorch.evaluation import LeNet, classifier_probabilities
         >>> p = classifier_probabilities(LeNet(), torch.rand(6, 1, 28, 28))
         >>> p.shape, bool(torch.allclose(p.sum(1), torch.ones(6)))
         (torch.Size([6, 10]), True)
@@ -81,8 +110,12 @@ def inception_score(probs: Tensor) -> float:
         The score as a Python float in ``[1, K]``.
 
     Example:
-        >>> inception_score(torch.eye(4))
+        >>> import torch
+        >>> from gentorch.evaluation import inception_score
+        >>> inception_score(torch.eye(4))  # confident and diverse: the maximum, K
         4.0
+        >>> inception_score(torch.full((3, 4), 0.25))  # every row the same: the minimum
+        1.0
     """
     if not isinstance(probs, Tensor) or probs.dim() != 2 or probs.shape[0] == 0:
         got = tuple(probs.shape) if isinstance(probs, Tensor) else type(probs).__name__
@@ -101,9 +134,23 @@ def classifier_inception_score(
 ) -> float:
     """Classifier-based Inception Score of ``images`` (higher is better, at most K).
 
+    :func:`inception_score` of :func:`classifier_probabilities`: high when each image is
+    classified confidently and the classes are equally frequent.
+
+    Args:
+        classifier: the classifier, e.g. :func:`~gentorch.evaluation.pretrained_classifier`.
+        images: ``(N, C, 28, 28)`` or flat ``(N, C*784)`` float images in ``[0, 1]``.
+        batch_size: images per forward pass.
+
+    Returns:
+        The score as a Python float in ``[1, num_classes]``.
+
     Example:
+        >>> import torch
+        >>> from gentorch.evaluation import LeNet, classifier_inception_score
+        >>> _ = torch.manual_seed(0)
         >>> s = classifier_inception_score(LeNet(), torch.rand(20, 784))
-        >>> 1.0 <= s <= 10.0
+        >>> 1.0 <= s <= 10.0  # an untrained net is unsure of every image: s ~ 1
         True
     """
     return inception_score(classifier_probabilities(classifier, images, batch_size=batch_size))
@@ -126,10 +173,12 @@ def fld(classifier: LeNet, real: Tensor, fake: Tensor, *, batch_size: int = 500)
         The distance (squared, as FID) as a float ``>= 0``.
 
     Example:
-        >>> net = LeNet()
-        >>> d = fld(net, torch.rand(50, 784), torch.rand(50, 784))
-        >>> d >= 0.0
-        True
+        >>> import torch
+        >>> from gentorch.evaluation import LeNet, fld
+        >>> _ = torch.manual_seed(0)
+        >>> net, real = LeNet(), torch.rand(50, 784)
+        >>> fld(net, real, real), fld(net, real, torch.rand(50, 784)) > 0.0
+        (0.0, True)
     """
     fr = classifier_features(classifier, real, batch_size=batch_size)
     ff = classifier_features(classifier, fake, batch_size=batch_size)

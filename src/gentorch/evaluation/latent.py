@@ -52,9 +52,12 @@ def posterior_means(
         ``(N, L)`` posterior means, e.g. for a latent scatter plot.
 
     Example:
-        >>> model = VAE.book()
-        >>> mu = posterior_means(model, x_test)
-        >>> save_latent_scatter(mu, y_test, "latent.png")
+        >>> import torch
+        >>> from gentorch.evaluation import posterior_means
+        >>> from gentorch.models import VAE
+        >>> mu = posterior_means(VAE(64, [32], 2), torch.rand(8, 64))
+        >>> mu.shape  # plot with gentorch.plotting.save_latent_scatter
+        torch.Size([8, 2])
     """
     return _encode_all(model, images, batch_size, labels)[0]
 
@@ -84,8 +87,15 @@ def active_units(
         The count of active units, between 0 and ``L``.
 
     Example:
-        >>> model = VAE(784, [400], 50)
-        >>> n_active = active_units(model, x_test)  # often well below 50 after training
+        >>> import torch
+        >>> from gentorch.evaluation import active_units
+        >>> from gentorch.models import VAE
+        >>> _ = torch.manual_seed(0)
+        >>> model, x = VAE(64, [32], 2), torch.rand(8, 64)
+        >>> active_units(model, x)  # untrained: the means barely move (A_j ~ 0.001-0.004)
+        0
+        >>> active_units(model, x, threshold=0.0)
+        2
     """
     if isinstance(images, Tensor) and images.dim() == 2 and images.shape[0] < 2:
         raise ValueError(
@@ -118,10 +128,12 @@ def kl_per_dimension(
         ``(L,)`` nats per dimension, float64, on ``images``' device.
 
     Example:
-        >>> model = VAE(784, [400], 20)
-        >>> kl = kl_per_dimension(model, x_test)
-        >>> kl.shape
-        torch.Size([20])
+        >>> import torch
+        >>> from gentorch.evaluation import kl_per_dimension
+        >>> from gentorch.models import VAE
+        >>> kl = kl_per_dimension(VAE(64, [32], 2), torch.rand(8, 64))
+        >>> kl.shape, kl.dtype, bool((kl >= 0).all())
+        (torch.Size([2]), torch.float64, True)
     """
     mu, logvar = _encode_all(model, images, batch_size, labels)
     return gaussian_kl(mu.to(torch.float64), logvar.to(torch.float64)).mean(dim=0)

@@ -95,10 +95,15 @@ def log_likelihood(
         ``log p(x)`` in expectation.
 
     Example:
-        >>> model = VAE(784, [400], 20)
-        >>> log_px = log_likelihood(model, x_test[:100], k=1000)
-        >>> log_px.shape
-        torch.Size([100])
+        >>> import torch
+        >>> from gentorch.evaluation import log_likelihood
+        >>> from gentorch.models import VAE
+        >>> model, x = VAE(64, [32], 2), torch.rand(8, 64)
+        >>> g1, g2 = torch.Generator().manual_seed(0), torch.Generator().manual_seed(0)
+        >>> a = log_likelihood(model, x, k=10, generator=g1)
+        >>> b = log_likelihood(model, x, k=10, generator=g2)
+        >>> a.shape, torch.equal(a, b)  # the same generator state gives the same estimate
+        (torch.Size([8]), True)
     """
     images = check_images(images)
     k = check_positive_int("k", k)
@@ -173,9 +178,15 @@ def nll(
         ``(mean, stderr)`` in nats per example (stderr is NaN for a single example).
 
     Example:
-        >>> model = VAE(784, [400], 20)
-        >>> mean, stderr = nll(model, x_test, k=5000)
-        >>> print(f"NLL = {mean:.2f} +- {stderr:.2f} nats")
+        >>> import torch
+        >>> from gentorch.evaluation import log_likelihood, nll
+        >>> from gentorch.models import VAE
+        >>> model, x = VAE(64, [32], 2), torch.rand(8, 64)
+        >>> g1, g2 = torch.Generator().manual_seed(0), torch.Generator().manual_seed(0)
+        >>> mean, stderr = nll(model, x, k=10, progress=False, generator=g1)
+        >>> log_px = log_likelihood(model, x, k=10, generator=g2)
+        >>> abs(mean + log_px.mean().item()) < 1e-4, stderr > 0  # mean = -mean log p(x)
+        (True, True)
     """
     log_px = log_likelihood(
         model,
@@ -214,9 +225,13 @@ def test_elbo(
         ``(mean, stderr)``: mean ELBO per example and ``std / sqrt(N)`` (NaN for N = 1).
 
     Example:
-        >>> model = VAE.book()
-        >>> mean, stderr = test_elbo(model, x_test)
-        >>> print(f"test loss {-mean:.2f}")
+        >>> import torch
+        >>> from gentorch.evaluation import test_elbo
+        >>> from gentorch.models import VAE
+        >>> model, x = VAE(64, [32], 2), torch.rand(8, 64)
+        >>> mean, stderr = test_elbo(model, x, generator=torch.Generator().manual_seed(0))
+        >>> mean < 0, stderr > 0  # a Bernoulli ELBO is negative; -mean is the test loss
+        (True, True)
     """
     images = check_images(images)
     batch_size = check_positive_int("batch_size", batch_size)

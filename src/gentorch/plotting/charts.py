@@ -85,9 +85,15 @@ def save_line_plot(
         The path of the written PNG.
 
     Example:
-        >>> steps = [0, 100, 200]
-        >>> save_line_plot(steps, {"SN": [40.0, 12.0, 8.0], "no SN": [41.0, 30.0, 55.0]},
-        ...                "fld.png", xlabel="step", ylabel="FLD")
+        >>> import tempfile
+        >>> from pathlib import Path
+        >>> from PIL import Image
+        >>> from gentorch.plotting import save_line_plot
+        >>> curves = {"SN": [40.0, 12.0, 8.0], "no SN": [41.0, 30.0, 55.0]}
+        >>> with tempfile.TemporaryDirectory() as tmp:
+        ...     path = save_line_plot([0, 100, 200], curves, Path(tmp) / "fld.png", "step", "FLD")
+        ...     path.name, Image.open(path).size  # 6 x 4 inches at 100 dpi
+        ('fld.png', (600, 400))
     """
     x = _as_1d(xs, "xs")
     if not isinstance(series, Mapping) or len(series) == 0:
@@ -144,9 +150,18 @@ def save_latent_scatter(
         The path of the written PNG.
 
     Example:
-        >>> mu = posterior_means(model, x_test)
-        >>> save_latent_scatter(mu, y_test, "latent.png")
-        PosixPath('latent.png')
+        >>> import tempfile
+        >>> from pathlib import Path
+        >>> import torch
+        >>> from gentorch.evaluation import posterior_means
+        >>> from PIL import Image
+        >>> from gentorch.models import VAE
+        >>> from gentorch.plotting import save_latent_scatter
+        >>> mu = posterior_means(VAE(64, [32], 2), torch.rand(30, 64))
+        >>> with tempfile.TemporaryDirectory() as tmp:
+        ...     path = save_latent_scatter(mu, torch.arange(30) % 3, Path(tmp) / "latent.png")
+        ...     path.name, Image.open(path).size  # 6.5 x 6 inches at 100 dpi
+        ('latent.png', (650, 600))
     """
     if not isinstance(mu, Tensor):
         raise TypeError(f"mu: expected a torch.Tensor of shape (N, 2), got {type(mu).__name__}")
@@ -242,9 +257,15 @@ def save_loss_curves(
         The path of the written PNG.
 
     Example:
+        >>> import tempfile
+        >>> from pathlib import Path
+        >>> from PIL import Image
+        >>> from gentorch.plotting import save_loss_curves
         >>> history = {"train_loss": [160.0, 150.2, 147.9], "val_loss": [155.1, 149.8, 148.3]}
-        >>> save_loss_curves(history, "loss.png")
-        PosixPath('loss.png')
+        >>> with tempfile.TemporaryDirectory() as tmp:
+        ...     path = save_loss_curves(history, Path(tmp) / "loss.png")
+        ...     Image.open(path).size  # one panel "loss" of 4.5 x 3.5 inches at 100 dpi
+        (450, 350)
     """
     from matplotlib.ticker import MaxNLocator
 
@@ -312,9 +333,16 @@ def save_histogram(
         The path of the written PNG.
 
     Example:
-        >>> scores = anomaly_scores(model, x_test)
-        >>> save_histogram(scores, y_test == 7, "anomaly_hist.png")
-        PosixPath('anomaly_hist.png')
+        >>> import tempfile
+        >>> from pathlib import Path
+        >>> import torch
+        >>> from gentorch.plotting import save_histogram
+        >>> _ = torch.manual_seed(0)
+        >>> scores = torch.cat([torch.randn(90), torch.randn(10) + 3.0])  # e.g. anomaly_scores
+        >>> is_anomaly = torch.arange(100) >= 90  # legend: "normal", "anomaly"
+        >>> with tempfile.TemporaryDirectory() as tmp:
+        ...     save_histogram(scores, is_anomaly, Path(tmp) / "hist.png", bins=20).name
+        'hist.png'
     """
     values = _as_1d(scores, "scores")
     if values.shape[0] == 0:

@@ -118,9 +118,15 @@ def save_image_grid(
         times ``scale``.
 
     Example:
-        >>> path = save_image_grid(torch.rand(16, 1, 28, 28), "samples.png", nrow=4)
-        >>> Image.open(path).size
-        (122, 122)
+        >>> import tempfile
+        >>> from pathlib import Path
+        >>> import torch
+        >>> from PIL import Image
+        >>> from gentorch.plotting import save_image_grid
+        >>> with tempfile.TemporaryDirectory() as tmp:
+        ...     path = save_image_grid(torch.rand(16, 1, 28, 28), Path(tmp) / "grid.png", nrow=4)
+        ...     Image.open(path).size, Image.open(path).mode  # 4 (28 + 2) + 2 = 122
+        ((122, 122), 'L')
     """
     images = _as_nchw(images)
     if not 0.0 <= pad_value <= 1.0:
@@ -223,9 +229,18 @@ def save_reconstructions(
         The path of the written PNG.
 
     Example:
-        >>> x = x_test[:20]
-        >>> save_reconstructions(x, model.reconstruct(x), "recon.png", (28, 28))
-        PosixPath('recon.png')
+        >>> import tempfile
+        >>> from pathlib import Path
+        >>> import torch
+        >>> from PIL import Image
+        >>> from gentorch.models import VAE
+        >>> from gentorch.plotting import save_reconstructions
+        >>> x = torch.rand(8, 64)
+        >>> recon = VAE(64, [32], 2).reconstruct(x)
+        >>> with tempfile.TemporaryDirectory() as tmp:
+        ...     path = save_reconstructions(x, recon, Path(tmp) / "r.png", (8, 8), nrow=4)
+        ...     Image.open(path).size  # 4 columns, 2 x 2 rows of 8x8 images, 2-pixel padding
+        (42, 42)
     """
     shape = _image_shape(image_shape)
     a = _as_nchw(_to_images(inputs, shape, "inputs"), "inputs")
@@ -284,8 +299,17 @@ def save_interpolation(
         The path of the written PNG, ``B`` rows of ``steps + 2`` images.
 
     Example:
-        >>> save_interpolation(model, x_test[0], x_test[1], "interp.png", (28, 28), steps=8)
-        PosixPath('interp.png')
+        >>> import tempfile
+        >>> from pathlib import Path
+        >>> import torch
+        >>> from PIL import Image
+        >>> from gentorch.models import VAE
+        >>> from gentorch.plotting import save_interpolation
+        >>> model, x = VAE(64, [32], 2), torch.rand(6, 64)
+        >>> with tempfile.TemporaryDirectory() as tmp:
+        ...     path = save_interpolation(model, x[:3], x[3:], Path(tmp) / "i.png", (8, 8), steps=8)
+        ...     Image.open(path).size  # 3 rows of 8 + 2 images of 8x8, 2-pixel padding
+        (102, 32)
     """
     shape = _image_shape(image_shape)
     if not isinstance(steps, int) or steps < 2:
@@ -361,9 +385,16 @@ def save_latent_manifold(
         ValueError: if ``model.latent_dim != 2``.
 
     Example:
-        >>> model = VAE.book()  # latent_dim = 2
-        >>> save_latent_manifold(model, "manifold.png", (28, 28), n=15)
-        PosixPath('manifold.png')
+        >>> import tempfile
+        >>> from pathlib import Path
+        >>> from PIL import Image
+        >>> from gentorch.models import VAE
+        >>> from gentorch.plotting import save_latent_manifold
+        >>> model = VAE(64, [32], 2)  # latent_dim = 2
+        >>> with tempfile.TemporaryDirectory() as tmp:
+        ...     path = save_latent_manifold(model, Path(tmp) / "m.png", (8, 8), n=5)
+        ...     Image.open(path).size  # 5 x 5 images of 8x8, no padding
+        (40, 40)
     """
     shape = _image_shape(image_shape)
     latent_dim = getattr(model, "latent_dim", None)
