@@ -31,7 +31,8 @@ def naive_sampling_blocks_the_gradient() -> dict[str, object]:
     # as zero: the sample is treated as a constant that happens to depend on them.
     z = torch.normal(mu, sigma)
     (z**2).sum().backward()
-    assert mu.grad is not None and sigma.grad is not None  # backward filled them (with zeros)
+    assert mu.grad is not None  # backward filled both (with zeros)
+    assert sigma.grad is not None
     print(f"torch.normal:          d/dmu = {mu.grad.tolist()}  d/dsigma = {sigma.grad.tolist()}")
     normal_grad = (mu.grad.clone(), sigma.grad.clone())
 
