@@ -68,12 +68,23 @@ class LearnableNormal(nn.Module):
         init_std: initial standard deviation, ``> 0`` (float or broadcastable tensor).
         eval_mode: ``"mean"`` (default: eval returns ``mean``) or ``"sample"``.
 
+    Raises:
+        ValueError: ``shape`` is not positive ints, ``init_mean`` or ``init_std`` does not
+            broadcast to it or is not finite (``init_std`` not ``> 0``), or ``eval_mode`` is
+            unknown.
+
+    Input: none (``forward()`` takes only the keyword arguments ``n_samples`` and ``generator``).
     Output: ``shape``, or ``(K, *shape)`` with ``n_samples=K``.
 
     Example:
+        >>> from gentorch.layers import LearnableNormal
         >>> noise = LearnableNormal((4,), init_mean=0.0, init_std=0.5)
-        >>> z = noise(n_samples=8)  # (8, 4), differentiable w.r.t. noise.mean and noise.raw_std
+        >>> z = noise(n_samples=8)  # differentiable w.r.t. noise.mean and noise.raw_std
+        >>> z.shape
+        torch.Size([8, 4])
         >>> z.sum().backward()
+        >>> noise.mean.grad  # dz/dmean = 1 for each of the 8 samples
+        tensor([8., 8., 8., 8.])
     """
 
     def __init__(
@@ -214,10 +225,14 @@ class ReparameterizeLaplace(_LocationScale):
     Output: ``(..., L)`` or ``(K, ..., L)``.
 
     Example:
+        >>> import torch
+        >>> from gentorch.layers import ReparameterizeLaplace
         >>> layer = ReparameterizeLaplace()
-        >>> z = layer(torch.zeros(16, 2 * 3))  # Laplace(0, 1) samples
-        >>> z.shape
+        >>> x = torch.cat([torch.full((16, 3), 2.0), torch.zeros(16, 3)], dim=-1)  # loc 2, b 1
+        >>> layer(x).shape  # training mode: Laplace(2, 1) samples
         torch.Size([16, 3])
+        >>> layer.eval()(x)[0]  # eval mode, eval_mode="mean": loc
+        tensor([2., 2., 2.])
     """
 
     def _standard_noise(
@@ -244,8 +259,10 @@ class ReparameterizeLogistic(_LocationScale):
     Output: ``(..., L)`` or ``(K, ..., L)``.
 
     Example:
+        >>> import torch
+        >>> from gentorch.layers import ReparameterizeLogistic
         >>> layer = ReparameterizeLogistic(n_samples=4)
-        >>> layer(torch.zeros(16, 2 * 3)).shape
+        >>> layer(torch.zeros(16, 2 * 3)).shape  # 4 samples of Logistic(0, 1) per row
         torch.Size([4, 16, 3])
     """
 
@@ -279,6 +296,8 @@ class ReparameterizeFullCov(nn.Module):
     Input: ``(..., L + L (L + 1) / 2)``. Output: ``(..., L)`` or ``(K, ..., L)``.
 
     Example:
+        >>> import torch
+        >>> from gentorch.layers import ReparameterizeFullCov
         >>> layer = ReparameterizeFullCov()
         >>> x = torch.zeros(8, 2 + 3)  # L = 2: [mu_1, mu_2 | S_11, S_21, S_22]
         >>> layer(x).shape, layer.split(x)[1].shape

@@ -143,10 +143,14 @@ class GumbelSoftmax(_Relaxed):
     Output: ``(..., C)`` on the simplex, or ``(K, ..., C)`` with ``n_samples=K``.
 
     Example:
+        >>> import torch
+        >>> from gentorch.layers import GumbelSoftmax
         >>> layer = GumbelSoftmax(temperature=0.5, hard=True)
         >>> y = layer(torch.randn(16, 10, requires_grad=True))
-        >>> bool((y.sum(-1) == 1).all())
-        True
+        >>> y.shape, bool((y.sum(-1) == 1).all()), bool(((y == 0) | (y == 1)).all())  # one-hot
+        (torch.Size([16, 10]), True, True)
+        >>> layer.eval()(torch.tensor([[0.0, 1.0, 0.0]]))  # eval_mode="mean": softmax(logits)
+        tensor([[0.2119, 0.5761, 0.2119]])
     """
 
     def _mean(self, logits: Tensor) -> Tensor:
@@ -194,6 +198,8 @@ class RelaxedBernoulli(_Relaxed):
     a logistic draw divided by a small temperature can reach.
 
     Example:
+        >>> import torch
+        >>> from gentorch.layers import RelaxedBernoulli
         >>> layer = RelaxedBernoulli(temperature=0.5)
         >>> y = layer(torch.zeros(16, 8))
         >>> y.shape, bool(((y >= 0) & (y <= 1)).all())

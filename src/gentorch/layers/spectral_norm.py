@@ -104,14 +104,27 @@ class SpectralNorm(nn.Module):
         input_shape: for ``mode="operator"``, the shape of one input sample without the batch
             dimension, ``(C_in, *spatial)``; the normalization is exact for that spatial size.
 
+    Raises:
+        TypeError: ``module`` is not a module, or ``n_power_iterations`` or ``dim`` has the
+            wrong type.
+        ValueError: no suitable parameter ``name`` (missing, under 2 dimensions, lazy, or
+            already spectrally normalized by PyTorch), or an invalid ``n_power_iterations``,
+            ``eps``, ``mode``, ``dim`` or ``input_shape``.
+
     Shapes:
-        Those of the wrapped module. Buffers: matrix mode ``u: (rows,)``, ``v: (cols,)``;
-        operator mode ``u: (C_out, *spatial_out)``, ``v: input_shape``.
+        Input and output: those of the wrapped module (e.g. ``(B, in_features) ->
+        (B, out_features)`` for a ``Linear``). Buffers: matrix mode ``u: (rows,)``,
+        ``v: (cols,)``; operator mode ``u: (C_out, *spatial_out)``, ``v: input_shape``.
 
     Example:
+        >>> import torch
+        >>> from torch import nn
+        >>> from gentorch.layers import SpectralNorm
         >>> layer = SpectralNorm(nn.Linear(20, 10))
-        >>> y = layer(torch.randn(4, 20))  # (4, 10), one power iteration
-        >>> print(float(layer.sigma), float(layer.exact_sigma()))
+        >>> layer(torch.randn(4, 20)).shape  # training mode: one power iteration
+        torch.Size([4, 10])
+        >>> torch.allclose(layer.sigma, layer.exact_sigma())  # converged at construction
+        True
     """
 
     u: Tensor
@@ -336,10 +349,21 @@ class SpectralNorm(nn.Module):
         weights (``torch.optim.swa_utils.AveragedModel``, whose averaged or stale buffers no longer
         hold the top singular vectors of the averaged weight).
 
+        For an ``ema = AveragedModel(disc, ...)``, call it on every layer of the average:
+        ``for m in ema.modules(): if isinstance(m, SpectralNorm): m.warm_up()``.
+
         Example:
-            >>> ema = AveragedModel(disc, multi_avg_fn=get_ema_multi_avg_fn(0.999))
-            >>> for layer in ema.modules():
-            ...     if isinstance(layer, SpectralNorm): layer.warm_up()
+            >>> import torch
+            >>> from torch import nn
+            >>> from gentorch.layers import SpectralNorm
+            >>> layer = SpectralNorm(nn.Linear(8, 4))
+            >>> with torch.no_grad():  # a new weight: u, v now give sigma = -||W||
+            ...     _ = layer.module.weight.neg_()
+            >>> round(layer.diagnostics()["relative_error"], 2)
+            2.0
+            >>> layer.warm_up()
+            >>> layer.diagnostics()["relative_error"] < 1e-4
+            True
         """
         with torch.no_grad():
             self._warm_up(self._weight())
@@ -351,9 +375,12 @@ class SpectralNorm(nn.Module):
             A tensor shaped like the wrapped module's weight.
 
         Example:
-            >>> layer = spectral_norm(nn.Linear(20, 10))
-            >>> W_sn = layer.normalized_weight()  # (10, 20)
-            >>> torch.linalg.matrix_norm(W_sn.detach(), ord=2)  # ~1
+            >>> import torch
+            >>> from torch import nn
+            >>> from gentorch.layers import SpectralNorm
+            >>> W_sn = SpectralNorm(nn.Linear(20, 10)).normalized_weight()
+            >>> W_sn.shape, round(float(torch.linalg.matrix_norm(W_sn.detach(), ord=2)), 4)
+            (torch.Size([10, 20]), 1.0)
         """
         return self._normalize(self._weight())
 
@@ -362,9 +389,13 @@ class SpectralNorm(nn.Module):
         """The current estimate ``u^T W v`` as a detached 0-dim tensor (no update).
 
         Example:
-            >>> layer = spectral_norm(nn.Conv2d(3, 8, 3))
-            >>> layer(torch.randn(2, 3, 8, 8))  # training: one power step
-            >>> float(layer.sigma)  # what the forward divided by
+            >>> import torch
+            >>> from torch import nn
+            >>> from gentorch.layers import SpectralNorm
+            >>> layer = SpectralNorm(nn.Conv2d(3, 8, 3))
+            >>> y = layer(torch.randn(2, 3, 8, 8))  # training: one power step
+            >>> layer.sigma.shape, torch.allclose(layer.sigma, layer.exact_sigma())
+            (torch.Size([]), True)
         """
         with torch.no_grad():
             return self._sigma(self._weight()).detach()
@@ -376,10 +407,17 @@ class SpectralNorm(nn.Module):
         is exact (circular padding, stride 1, output size = input size), otherwise Lanczos
         bidiagonalization of the operator run to convergence (relative change < 1e-8).
 
+        Returns:
+            A detached 0-dim tensor, in at least float32.
+
         Example:
-            >>> layer = spectral_norm(nn.Linear(20, 10))
+            >>> import torch
+            >>> from torch import nn
+            >>> from gentorch.layers import SpectralNorm
+            >>> layer = SpectralNorm(nn.Linear(20, 10))
             >>> W = layer.module.weight.detach()
-            >>> layer.exact_sigma() == torch.linalg.matrix_norm(W, ord=2)  # tensor(True)
+            >>> bool(layer.exact_sigma() == torch.linalg.matrix_norm(W, ord=2))
+            True
         """
         weight = self._weight().detach()
         dtype = _compute_dtype(weight)
@@ -403,9 +441,11 @@ class SpectralNorm(nn.Module):
             "n_power_iterations": n}`` (``relative_error`` is 0 when both are 0).
 
         Example:
-            >>> layer = spectral_norm(nn.Conv2d(64, 128, 4, stride=2, padding=1))
-            >>> d = layer.diagnostics()
-            >>> d["relative_error"] < 1e-4  # True after the warm-up
+            >>> from torch import nn
+            >>> from gentorch.layers import SpectralNorm
+            >>> d = SpectralNorm(nn.Conv2d(64, 128, 4, stride=2, padding=1)).diagnostics()
+            >>> sorted(d), d["relative_error"] < 1e-4  # converged after the warm-up
+            (['exact_sigma', 'n_power_iterations', 'relative_error', 'sigma'], True)
         """
         estimate = float(self.sigma)
         exact = float(self.exact_sigma())
@@ -501,10 +541,19 @@ def spectral_norm(
     Returns:
         A :class:`SpectralNorm` whose inputs and outputs are shaped as ``module``'s.
 
+    Raises:
+        TypeError, ValueError: as :class:`SpectralNorm`.
+
     Example:
-        >>> disc = nn.Sequential(spectral_norm(nn.Conv2d(3, 64, 3, padding=1)), nn.LeakyReLU(0.1))
-        >>> out = disc(torch.randn(8, 3, 32, 32))  # (8, 64, 32, 32)
-        >>> disc[0].sigma  # current estimate of the kernel's largest singular value
+        >>> import torch
+        >>> from torch import nn
+        >>> from gentorch.layers import spectral_norm
+        >>> disc = nn.Sequential(spectral_norm(nn.Conv2d(3, 16, 3, padding=1)), nn.LeakyReLU(0.1))
+        >>> disc(torch.randn(2, 3, 16, 16)).shape
+        torch.Size([2, 16, 16, 16])
+        >>> W_sn = disc[0].normalized_weight().detach()  # (16, 3, 3, 3)
+        >>> round(float(torch.linalg.matrix_norm(W_sn.flatten(1), ord=2)), 4)
+        1.0
     """
     return SpectralNorm(module, name, n_power_iterations, dim, eps, mode, input_shape)
 
@@ -525,10 +574,18 @@ def remove_spectral_norm(module: nn.Module) -> nn.Module:
         The plain module (same input and output shapes), each normalized weight an
         ``nn.Parameter`` with ``requires_grad`` as the original's.
 
+    Raises:
+        TypeError: ``module`` is not an ``nn.Module``.
+
     Example:
-        >>> layer = spectral_norm(nn.Linear(4, 3))
-        >>> plain = remove_spectral_norm(layer)  # an nn.Linear
-        >>> torch.linalg.matrix_norm(plain.weight, ord=2)  # ~1
+        >>> import torch
+        >>> from torch import nn
+        >>> from gentorch.layers import SpectralNorm, remove_spectral_norm
+        >>> plain = remove_spectral_norm(SpectralNorm(nn.Linear(4, 3)))
+        >>> type(plain).__name__
+        'Linear'
+        >>> round(float(torch.linalg.matrix_norm(plain.weight.detach(), ord=2)), 4)
+        1.0
     """
     if not isinstance(module, nn.Module):
         raise TypeError(f"module: expected an nn.Module, got {type(module).__name__}")
@@ -581,12 +638,19 @@ def convert_torch_spectral_norm_state_dict(
         A new dict with the converted keys.
 
     Raises:
+        TypeError: ``state_dict`` is not a mapping.
         KeyError: a layer has the weight entry of either layout but misses ``u`` or ``v``.
 
     Example:
+        >>> import torch
+        >>> from torch import nn
+        >>> from gentorch.layers import SpectralNorm, convert_torch_spectral_norm_state_dict
         >>> old = torch.nn.utils.parametrizations.spectral_norm(nn.Linear(4, 3)).state_dict()
-        >>> ours = spectral_norm(nn.Linear(4, 3))
-        >>> ours.load_state_dict(convert_torch_spectral_norm_state_dict(old))
+        >>> new = convert_torch_spectral_norm_state_dict(old)
+        >>> sorted(new)
+        ['module.bias', 'module.weight', 'u', 'v']
+        >>> SpectralNorm(nn.Linear(4, 3)).load_state_dict(new)
+        <All keys matched successfully>
     """
     if not isinstance(state_dict, Mapping):
         raise TypeError(f"state_dict: expected a mapping, got {type(state_dict).__name__}")

@@ -56,8 +56,10 @@ def hinge_discriminator_loss(real_logits: Tensor, fake_logits: Tensor) -> Tensor
         A scalar tensor (0-d), the negated ``V_D`` of Miyato et al. (2018), eq. (16).
 
     Example:
+        >>> import torch
+        >>> from gentorch.losses import hinge_discriminator_loss
         >>> real, fake = torch.tensor([2.0, 0.5]), torch.tensor([-3.0, 0.0])
-        >>> hinge_discriminator_loss(real, fake)
+        >>> hinge_discriminator_loss(real, fake)  # (0 + 0.5) / 2 + (0 + 1) / 2
         tensor(0.7500)
     """
     _check_logits("real_logits", real_logits)
@@ -76,6 +78,8 @@ def hinge_generator_loss(fake_logits: Tensor) -> Tensor:
         A scalar tensor (0-d).
 
     Example:
+        >>> import torch
+        >>> from gentorch.losses import hinge_generator_loss
         >>> hinge_generator_loss(torch.tensor([1.0, 3.0]))
         tensor(-2.)
     """
@@ -96,6 +100,8 @@ def bce_discriminator_loss(real_logits: Tensor, fake_logits: Tensor) -> Tensor:
         A scalar tensor (0-d).
 
     Example:
+        >>> import torch
+        >>> from gentorch.losses import bce_discriminator_loss
         >>> z = torch.zeros(4)
         >>> bce_discriminator_loss(z, z)  # 2 log 2
         tensor(1.3863)
@@ -116,6 +122,8 @@ def bce_generator_loss(fake_logits: Tensor) -> Tensor:
         A scalar tensor (0-d).
 
     Example:
+        >>> import torch
+        >>> from gentorch.losses import bce_generator_loss
         >>> bce_generator_loss(torch.zeros(3))  # log 2
         tensor(0.6931)
     """
@@ -134,6 +142,8 @@ def wasserstein_discriminator_loss(real_logits: Tensor, fake_logits: Tensor) -> 
         A scalar tensor (0-d).
 
     Example:
+        >>> import torch
+        >>> from gentorch.losses import wasserstein_discriminator_loss
         >>> wasserstein_discriminator_loss(torch.tensor([1.0, 3.0]), torch.tensor([0.0]))
         tensor(-2.)
     """
@@ -152,6 +162,8 @@ def wasserstein_generator_loss(fake_logits: Tensor) -> Tensor:
         A scalar tensor (0-d).
 
     Example:
+        >>> import torch
+        >>> from gentorch.losses import wasserstein_generator_loss
         >>> wasserstein_generator_loss(torch.tensor([0.5, 1.5]))
         tensor(-1.)
     """
@@ -180,12 +192,27 @@ def gradient_penalty(
         generator: optional random generator for the interpolation weights.
 
     Returns:
-        A scalar tensor (0-d).
+        A scalar tensor (0-d), differentiable w.r.t. the discriminator's parameters.
+
+    Raises:
+        TypeError: ``real`` or ``fake`` is not a tensor.
+        ValueError: their shapes differ, the batch is empty, or the discriminator does not
+            return one output per sample.
 
     Example:
+        A linear critic with weight ``w`` has ``grad_x D = w`` everywhere, so the penalty is
+        ``(||w|| - 1)^2``:
+
+        >>> import torch
+        >>> from gentorch.losses import gradient_penalty
         >>> critic = torch.nn.Linear(4, 1)
+        >>> _ = torch.nn.init.ones_(critic.weight)  # ||w|| = 2
         >>> gp = gradient_penalty(critic, torch.randn(8, 4), torch.randn(8, 4))
-        >>> gp.backward()
+        >>> gp.detach()
+        tensor(1.)
+        >>> gp.backward()  # double backward: d/dw (||w|| - 1)^2 = 2 (||w|| - 1) w / ||w|| = w
+        >>> critic.weight.grad
+        tensor([[1., 1., 1., 1.]])
     """
     if not isinstance(real, Tensor) or not isinstance(fake, Tensor):
         raise TypeError("real, fake: expected tensors")
@@ -215,13 +242,30 @@ def gradient_penalty(
 def discriminator_loss(name: str, real_logits: Tensor, fake_logits: Tensor) -> Tensor:
     """The discriminator loss called ``name`` (one of :data:`GAN_LOSSES`).
 
-    For ``"wgan-gp"`` this is the critic loss without the penalty; add
-    ``weight * gradient_penalty(...)`` yourself.
+    ``"hinge"`` is :func:`hinge_discriminator_loss`, ``"bce"`` :func:`bce_discriminator_loss`
+    and ``"wgan-gp"`` :func:`wasserstein_discriminator_loss`: the critic loss without the
+    penalty; add ``weight * gradient_penalty(...)`` yourself.
+
+    Args:
+        name: ``"hinge"``, ``"bce"`` or ``"wgan-gp"``.
+        real_logits: discriminator outputs on real data, any shape (e.g. ``(B,)``).
+        fake_logits: discriminator outputs on generated data, any shape.
+
+    Returns:
+        A scalar tensor (0-d), the loss to minimize.
+
+    Raises:
+        ValueError: ``name`` is not in :data:`GAN_LOSSES`, or a logits tensor is empty.
+        TypeError: a logits argument is not a floating-point tensor.
 
     Example:
+        >>> import torch
+        >>> from gentorch.losses import discriminator_loss
         >>> real, fake = torch.tensor([2.0, 0.5]), torch.tensor([-3.0, 0.0])
         >>> discriminator_loss("hinge", real, fake)
         tensor(0.7500)
+        >>> discriminator_loss("wgan-gp", real, fake)  # mean(fake) - mean(real)
+        tensor(-2.7500)
     """
     if name == "hinge":
         return hinge_discriminator_loss(real_logits, fake_logits)
@@ -235,9 +279,27 @@ def discriminator_loss(name: str, real_logits: Tensor, fake_logits: Tensor) -> T
 def generator_loss(name: str, fake_logits: Tensor) -> Tensor:
     """The generator loss called ``name`` (one of :data:`GAN_LOSSES`).
 
+    ``"hinge"`` is :func:`hinge_generator_loss`, ``"bce"`` the non-saturating
+    :func:`bce_generator_loss` and ``"wgan-gp"`` :func:`wasserstein_generator_loss`.
+
+    Args:
+        name: ``"hinge"``, ``"bce"`` or ``"wgan-gp"``.
+        fake_logits: discriminator outputs on generated data, any shape (e.g. ``(B,)``).
+
+    Returns:
+        A scalar tensor (0-d), the loss to minimize.
+
+    Raises:
+        ValueError: ``name`` is not in :data:`GAN_LOSSES`, or ``fake_logits`` is empty.
+        TypeError: ``fake_logits`` is not a floating-point tensor.
+
     Example:
-        >>> generator_loss("bce", torch.zeros(3))
+        >>> import torch
+        >>> from gentorch.losses import generator_loss
+        >>> generator_loss("bce", torch.zeros(3))  # log 2
         tensor(0.6931)
+        >>> generator_loss("hinge", torch.tensor([1.0, 3.0]))  # -mean
+        tensor(-2.)
     """
     if name == "hinge":
         return hinge_generator_loss(fake_logits)

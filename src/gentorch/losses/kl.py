@@ -60,10 +60,18 @@ def gaussian_kl(mu: Tensor, logvar: Tensor, *, reduction: Reduction = "none") ->
     Returns:
         ``(..., L)`` for ``"none"``, otherwise a scalar tensor.
 
+    Raises:
+        TypeError: ``mu`` or ``logvar`` is not a floating-point tensor.
+        ValueError: a 0-dim input, different shapes, or an unknown ``reduction``.
+
     Example:
-        >>> mu, logvar = torch.zeros(16, 4), torch.zeros(16, 4)
-        >>> gaussian_kl(mu, logvar, reduction="batchmean")
-        tensor(0.)
+        >>> import torch
+        >>> from gentorch.losses import gaussian_kl
+        >>> mu, logvar = torch.ones(16, 4), torch.zeros(16, 4)
+        >>> gaussian_kl(mu, logvar).shape
+        torch.Size([16, 4])
+        >>> gaussian_kl(mu, logvar, reduction="batchmean")  # 4 dimensions * 0.5 * 1^2
+        tensor(2.)
     """
     _check_tensor("mu", mu)
     _check_tensor("logvar", logvar)
@@ -100,7 +108,13 @@ def gaussian_kl_between(
     Returns:
         The broadcast shape ``(..., L)`` for ``"none"``, otherwise a scalar tensor.
 
+    Raises:
+        TypeError: an argument is not a floating-point tensor.
+        ValueError: a 0-dim input, shapes that do not broadcast, or an unknown ``reduction``.
+
     Example:
+        >>> import torch
+        >>> from gentorch.losses import gaussian_kl_between
         >>> q_mu, q_lv = torch.zeros(8, 3), torch.zeros(8, 3)
         >>> gaussian_kl_between(q_mu, q_lv, torch.ones(3), torch.zeros(3), reduction="sum")
         tensor(12.)
@@ -151,10 +165,19 @@ def gaussian_kl_free_bits(
     Returns:
         ``(L,)`` for ``"none"``, otherwise a scalar tensor.
 
+    Raises:
+        ValueError: ``free_bits < 0`` or not a number, or as :func:`gaussian_kl`.
+        TypeError: as :func:`gaussian_kl`.
+
     Example:
+        >>> import torch
+        >>> from gentorch.losses import gaussian_kl_free_bits
         >>> mu, logvar = torch.zeros(16, 4), torch.zeros(16, 4)
-        >>> gaussian_kl_free_bits(mu, logvar, 0.25)
-        tensor(1.)
+        >>> mu[:, 0] = 1.0  # KL_0 = 0.5, the other dimensions 0
+        >>> gaussian_kl_free_bits(mu, logvar, 0.25, reduction="none")
+        tensor([0.5000, 0.2500, 0.2500, 0.2500])
+        >>> gaussian_kl_free_bits(mu, logvar, 0.25)  # their sum, per example
+        tensor(1.2500)
     """
     if isinstance(free_bits, bool) or not isinstance(free_bits, (int, float)) or free_bits < 0:
         raise ValueError(

@@ -53,10 +53,18 @@ def bernoulli_log_likelihood(logits: Tensor, x: Tensor) -> Tensor:
         ``(...)``: the broadcast leading shape, summed over ``D``. Sum, not mean, over
         features: the book's ``784 * BCE`` equals ``-bernoulli_log_likelihood`` for 784 pixels.
 
+    Raises:
+        TypeError: ``logits`` or ``x`` is not a floating-point tensor.
+        ValueError: a 0-dim input, or different feature sizes ``D``.
+
     Example:
+        >>> import torch
+        >>> from gentorch.losses import bernoulli_log_likelihood
         >>> logits = torch.zeros(2, 784)
         >>> bernoulli_log_likelihood(logits, torch.ones(2, 784))  # 784 * log(1/2)
         tensor([-543.4275, -543.4275])
+        >>> bernoulli_log_likelihood(torch.zeros(5, 2, 784), torch.ones(2, 784)).shape  # K = 5
+        torch.Size([5, 2])
     """
     _check_features("logits", logits, x)
     logits, x = torch.broadcast_tensors(logits, x)
@@ -89,7 +97,15 @@ def gaussian_log_likelihood(mean: Tensor, x: Tensor, logvar: Tensor | float = 0.
     Returns:
         ``(...)``: the broadcast leading shape, summed over ``D``.
 
+    Raises:
+        TypeError: ``mean``, ``x`` or a tensor ``logvar`` is not floating point, or ``logvar``
+            is neither a tensor nor a number.
+        ValueError: a 0-dim input, different feature sizes ``D``, a ``logvar`` whose last
+            dimension is neither 1 nor ``D``, or a non-finite float ``logvar``.
+
     Example:
+        >>> import torch
+        >>> from gentorch.losses import gaussian_log_likelihood
         >>> mean = torch.zeros(3, 5)
         >>> gaussian_log_likelihood(mean, torch.zeros(3, 5))  # -5/2 * log(2 pi)
         tensor([-4.5947, -4.5947, -4.5947])

@@ -54,13 +54,22 @@ class ConvVAE(VAE):
         hidden_dim: width of the fully connected layer between the convolutions and the latent.
         gaussian_variance, gaussian_logvar, activation: as for :class:`VAE`.
 
+    Raises:
+        ValueError: ``image_shape`` is not three positive ints, ``H`` or ``W`` is not divisible
+            by ``2 ** len(channels)``, ``channels`` is empty or holds a non-positive entry, a
+            non-positive ``hidden_dim``, and as for :class:`VAE`.
+
     Shapes:
         ``x: (B, C*H*W)``; ``encode(x) -> (mu, logvar)`` each ``(B, L)``;
-        ``decode(z: (..., L)) -> (..., C*H*W)``.
+        ``decode(z: (..., L)) -> (..., C*H*W)``; ``sample(n) -> (n, C*H*W)``.
 
     Example:
-        >>> model = ConvVAE(latent_dim=16)
-        >>> out = model.loss(torch.rand(8, 784))
+        >>> import torch
+        >>> from gentorch.models import ConvVAE
+        >>> model = ConvVAE(latent_dim=16)  # 28x28 grey-level images
+        >>> mu, logvar = model.encode(torch.rand(8, 784))
+        >>> mu.shape
+        torch.Size([8, 16])
         >>> model.sample(4).view(-1, *model.image_shape).shape
         torch.Size([4, 1, 28, 28])
     """
@@ -133,6 +142,7 @@ class ConvVAE(VAE):
         """The constructor's arguments as a JSON-able dict (see :meth:`VAE.config`).
 
         Example:
+            >>> from gentorch.models import ConvVAE
             >>> ConvVAE(16).config()["image_shape"]
             [1, 28, 28]
         """

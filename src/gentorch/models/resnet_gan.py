@@ -58,6 +58,8 @@ class GeneratorResBlock(nn.Module):
         ``(B, in_channels, H, W) -> (B, out_channels, 2H, 2W)``.
 
     Example:
+        >>> import torch
+        >>> from gentorch.models.resnet_gan import GeneratorResBlock
         >>> block = GeneratorResBlock(8, 4)
         >>> block(torch.randn(2, 8, 7, 7)).shape
         torch.Size([2, 4, 14, 14])
@@ -100,6 +102,8 @@ class DiscriminatorResBlock(nn.Module):
         ``downsample``; odd sizes are floored, like ``avg_pool2d``).
 
     Example:
+        >>> import torch
+        >>> from gentorch.models.resnet_gan import DiscriminatorResBlock
         >>> block = DiscriminatorResBlock(1, 8, downsample=True, first=True)
         >>> block(torch.randn(2, 1, 28, 28)).shape
         torch.Size([2, 8, 14, 14])
@@ -157,10 +161,17 @@ class SNGANResNetGenerator(nn.Module):
     Shape:
         ``(B, latent_dim) -> (B, out_channels, image_size, image_size)``.
 
+    Raises:
+        ValueError: ``latent_dim``, ``out_channels`` or ``width`` is not a positive int, or
+            ``image_size`` is not 28 or 32.
+
     Example:
+        >>> import torch
+        >>> from gentorch.models import SNGANResNetGenerator
         >>> g = SNGANResNetGenerator(image_size=32, out_channels=3, width=32)
-        >>> g(torch.randn(2, 128)).shape
-        torch.Size([2, 3, 32, 32])
+        >>> x = g(torch.randn(2, 128))
+        >>> x.shape, bool(((x >= 0) & (x <= 1)).all())
+        (torch.Size([2, 3, 32, 32]), True)
     """
 
     def __init__(
@@ -214,10 +225,18 @@ class SNGANResNetDiscriminator(nn.Module):
     Shape:
         ``(B, in_channels, image_size, image_size) -> (B,)``.
 
+    Raises:
+        ValueError: ``in_channels`` or ``width`` is not a positive int, or ``image_size`` is not
+            28 or 32.
+
     Example:
+        >>> import torch
+        >>> from gentorch.models import SNGANResNetDiscriminator
         >>> d = SNGANResNetDiscriminator(in_channels=1, image_size=28, width=16)
         >>> d(torch.rand(2, 1, 28, 28)).shape
         torch.Size([2])
+        >>> type(d.linear).__name__  # spectral_norm=True wraps every conv and the dense layer
+        'SpectralNorm'
     """
 
     def __init__(

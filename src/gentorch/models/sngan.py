@@ -54,10 +54,17 @@ class SNGANGenerator(nn.Module):
         - Input ``z``: ``(B, latent_dim)``.
         - Output: ``(B, out_channels, image_size, image_size)``, values in ``[0, 1]``.
 
+    Raises:
+        ValueError: ``latent_dim``, ``out_channels`` or ``width`` is not a positive int, or
+            ``image_size`` is not 28 or 32.
+
     Example:
-        >>> g = SNGANGenerator(latent_dim=128, out_channels=1, image_size=28)
-        >>> g(torch.randn(4, 128)).shape
-        torch.Size([4, 1, 28, 28])
+        >>> import torch
+        >>> from gentorch.models import SNGANGenerator
+        >>> g = SNGANGenerator(latent_dim=128, out_channels=1, image_size=28, width=16)
+        >>> x = g(torch.randn(4, 128))
+        >>> x.shape, bool(((x >= 0) & (x <= 1)).all())
+        (torch.Size([4, 1, 28, 28]), True)
     """
 
     def __init__(
@@ -116,6 +123,7 @@ class SNGANGenerator(nn.Module):
         Gradients flow as usual; wrap the call in ``torch.no_grad()`` for inference.
 
         Example:
+            >>> from gentorch.models import SNGANGenerator
             >>> g = SNGANGenerator(image_size=32, out_channels=3, width=8).eval()
             >>> g.sample(2).shape
             torch.Size([2, 3, 32, 32])
@@ -149,10 +157,18 @@ class SNGANDiscriminator(nn.Module):
         - Input ``x``: ``(B, in_channels, image_size, image_size)``, values in ``[0, 1]``.
         - Output: ``(B,)`` raw scores (logits).
 
+    Raises:
+        ValueError: ``in_channels`` or ``width`` is not a positive int, or ``image_size`` is not
+            28 or 32.
+
     Example:
-        >>> d = SNGANDiscriminator(in_channels=1, image_size=28)
+        >>> import torch
+        >>> from gentorch.models import SNGANDiscriminator
+        >>> d = SNGANDiscriminator(in_channels=1, image_size=28, width=16)
         >>> d(torch.rand(4, 1, 28, 28)).shape
         torch.Size([4])
+        >>> type(d.conv1).__name__  # spectral_norm=True wraps every layer
+        'SpectralNorm'
     """
 
     #: The weighted layers in forward order; each is a direct attribute of the module.

@@ -119,13 +119,25 @@ class VAE(nn.Module):
         activation: hidden activation: ``"relu"``, ``"leaky_relu"``, ``"elu"``, ``"gelu"``,
             ``"silu"``, ``"tanh"`` or ``"softplus"``.
 
+    Raises:
+        ValueError: a non-positive ``input_dim``, ``latent_dim`` or hidden width, or an unknown
+            ``likelihood``, ``gaussian_variance`` or ``activation``; a non-finite
+            ``gaussian_logvar``.
+        TypeError: ``hidden_dims`` is not a sequence of ints.
+
     Shapes:
         ``x: (B, D)`` float; ``z: (..., L)``; ``encode(x) -> (mu, logvar)``, each ``(B, L)``;
-        ``decode(z) -> (..., D)``.
+        ``decode(z) -> (..., D)``; ``forward(x) -> (decoder output (B, D), mu, logvar)``;
+        ``sample(n) -> (n, D)``; ``elbo(x)``, ``iwae_bound(x, k) -> (B,)``; ``loss(x)`` a dict
+        of 0-d tensors.
 
     Example:
-        >>> model = VAE.book()                      # 784-512-256-2, Bernoulli
+        >>> import torch
+        >>> from gentorch.models import VAE
+        >>> model = VAE.book()  # 784-512-256-2, Bernoulli
         >>> out = model.loss(torch.rand(32, 784))
+        >>> sorted(out), out["loss"].shape
+        (['elbo', 'kl', 'loss', 'recon'], torch.Size([]))
         >>> out["loss"].backward()
     """
 
@@ -204,6 +216,8 @@ class VAE(nn.Module):
             input_dim: 784 for MNIST; 64 runs the same widths on scikit-learn's 8x8 digits.
 
         Example:
+            >>> import torch
+            >>> from gentorch.models import VAE
             >>> model = VAE.book()
             >>> mu, logvar = model.encode(torch.rand(8, 784))
             >>> mu.shape
@@ -216,6 +230,7 @@ class VAE(nn.Module):
         (or :meth:`from_config`) builds the same architecture.
 
         Example:
+            >>> from gentorch.models import VAE
             >>> VAE.book().config()["hidden_dims"]
             [512, 256]
         """
@@ -234,9 +249,11 @@ class VAE(nn.Module):
         """Build a model of this class from :meth:`config`'s dict (weights not included).
 
         Example:
+            >>> from gentorch.models import VAE
             >>> a = VAE(64, [32], 4)
             >>> b = VAE.from_config(a.config())
-            >>> b.load_state_dict(a.state_dict())
+            >>> b.load_state_dict(a.state_dict())  # same architecture: every key fits
+            <All keys matched successfully>
         """
         return cls(**config)
 
@@ -296,6 +313,8 @@ class VAE(nn.Module):
         """Parameters of ``q(z | x)``: ``x: (B, D) -> (mu, logvar)``, each ``(B, L)``.
 
         Example:
+            >>> import torch
+            >>> from gentorch.models import VAE
             >>> mu, logvar = VAE(64, [32], 2).encode(torch.rand(5, 64))
             >>> mu.shape, logvar.shape
             (torch.Size([5, 2]), torch.Size([5, 2]))
@@ -308,6 +327,8 @@ class VAE(nn.Module):
         means (``torch.sigmoid`` of the logits gives pixel probabilities).
 
         Example:
+            >>> import torch
+            >>> from gentorch.models import VAE
             >>> model = VAE(64, [32], 2)
             >>> model.decode(torch.randn(10, 5, 2)).shape
             torch.Size([10, 5, 64])
@@ -323,6 +344,8 @@ class VAE(nn.Module):
         with ``eval_mode="mean"``), so an exported eval-mode model is deterministic.
 
         Example:
+            >>> import torch
+            >>> from gentorch.models import VAE
             >>> model = VAE(64, [32], 2).eval()
             >>> logits, mu, logvar = model(torch.rand(5, 64))
             >>> logits.shape
@@ -346,6 +369,8 @@ class VAE(nn.Module):
             generator: a ``torch.Generator`` on the model's device, for reproducible samples.
 
         Example:
+            >>> import torch
+            >>> from gentorch.models import VAE
             >>> model = VAE(64, [32], 2)
             >>> model.sample(16).shape
             torch.Size([16, 64])
@@ -365,6 +390,8 @@ class VAE(nn.Module):
         (probabilities for Bernoulli, means for Gaussian). No gradient is recorded.
 
         Example:
+            >>> import torch
+            >>> from gentorch.models import VAE
             >>> model = VAE(64, [32], 2)
             >>> model.reconstruct(torch.rand(5, 64)).shape
             torch.Size([5, 64])
@@ -384,6 +411,8 @@ class VAE(nn.Module):
         estimate of the evidence lower bound. Differentiable.
 
         Example:
+            >>> import torch
+            >>> from gentorch.models import VAE
             >>> model = VAE(64, [32], 2)
             >>> model.elbo(torch.rand(5, 64)).shape
             torch.Size([5])
@@ -411,6 +440,8 @@ class VAE(nn.Module):
         ``torch.no_grad()`` for evaluation). Memory: ``k * B * D`` decoder outputs.
 
         Example:
+            >>> import torch
+            >>> from gentorch.models import VAE
             >>> model = VAE(64, [32], 2)
             >>> model.log_importance_weights(torch.rand(5, 64), 100).shape
             torch.Size([100, 5])
@@ -450,6 +481,8 @@ class VAE(nn.Module):
         Monte-Carlo KL. Differentiable.
 
         Example:
+            >>> import torch
+            >>> from gentorch.models import VAE
             >>> model = VAE(64, [32], 2)
             >>> model.iwae_bound(torch.rand(5, 64), k=50).shape
             torch.Size([5])
@@ -492,9 +525,13 @@ class VAE(nn.Module):
             minimise.
 
         Example:
+            >>> import torch
+            >>> from gentorch.models import VAE
             >>> model = VAE.book(64)
             >>> out = model.loss(torch.rand(32, 64), beta=0.5)
             >>> out["loss"].backward()
+            >>> bool(torch.allclose(out["elbo"], -(out["recon"] + out["kl"])))  # beta-free
+            True
         """
         self._check_x(x)
         iwae_k = _positive_int("iwae_k", iwae_k)
@@ -555,10 +592,27 @@ class ConditionalVAE(VAE):
         num_classes: number of classes ``C``; encoder input ``D + C``, decoder input ``L + C``.
         gaussian_variance, gaussian_logvar, activation: as for :class:`VAE`.
 
+    Raises:
+        ValueError, TypeError: as :class:`VAE`, and a non-positive ``num_classes``. The methods
+            raise ``ValueError`` when ``y`` is missing, has the wrong shape or holds a label
+            outside ``[0, C)``, and ``TypeError`` when it is not an int or an integer tensor.
+
+    Shapes:
+        ``x: (B, D)`` float and ``y: (B,)`` integer labels; ``encode(x, y) -> (mu, logvar)``,
+        each ``(B, L)``; ``decode(z, y)`` with ``z: (..., B, L)`` (at least 2-d) and
+        ``y: (B,)`` ``-> (..., B, D)``; ``forward(x, y) -> (decoder output (B, D), mu,
+        logvar)``; ``sample(n, y) -> (n, D)`` with ``y`` an int or ``(n,)``;
+        ``elbo(x, y)``, ``iwae_bound(x, k, y) -> (B,)``; ``loss(x, y)`` a dict of 0-d tensors.
+
     Example:
+        >>> import torch
+        >>> from gentorch.models import ConditionalVAE
         >>> model = ConditionalVAE(784, [512, 256], 2, num_classes=10)
         >>> out = model.loss(torch.rand(8, 784), torch.randint(0, 10, (8,)))
-        >>> sevens = model.sample(16, y=7)  # (16, 784)
+        >>> model.sample(16, y=7).shape  # 16 samples of class 7
+        torch.Size([16, 784])
+        >>> model.encoder[0].in_features, model.decoder[0].in_features  # D + C, L + C
+        (794, 12)
     """
 
     def __init__(
@@ -585,6 +639,7 @@ class ConditionalVAE(VAE):
         """The constructor's arguments as a JSON-able dict (see :meth:`VAE.config`).
 
         Example:
+            >>> from gentorch.models import ConditionalVAE
             >>> ConditionalVAE(64, [32], 2, num_classes=10).config()["num_classes"]
             10
         """
@@ -594,6 +649,8 @@ class ConditionalVAE(VAE):
         """Decoder output for latents ``z: (..., B, L)`` and labels ``y: (B,)``: ``(..., B, D)``.
 
         Example:
+            >>> import torch
+            >>> from gentorch.models import ConditionalVAE
             >>> model = ConditionalVAE(64, [32], 2, num_classes=10)
             >>> model.decode(torch.randn(5, 2), torch.arange(5)).shape
             torch.Size([5, 64])
