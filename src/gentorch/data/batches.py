@@ -40,11 +40,22 @@ class Batches:
         yields ``xb: (B, ...)`` and ``yb: (B, ...)`` or ``None``, with ``B = batch_size``
         except possibly for the last batch.
 
+    Raises:
+        TypeError: ``x``, ``y`` or ``generator`` of the wrong type.
+        ValueError: a 0-d ``x``, ``y`` of another length or device than ``x``, a bad
+            ``batch_size`` or ``binarize``, or a generator on another device than the data.
+
     Example:
+        >>> import torch
+        >>> from gentorch.data import Batches
         >>> batches = Batches(torch.rand(1000, 784), torch.arange(1000), batch_size=128)
         >>> len(batches)
         8
-        >>> xb, yb = next(iter(batches))  # xb: (128, 784), yb: (128,)
+        >>> [tuple(xb.shape) for xb, _ in batches][-2:]  # the last batch holds the rest
+        [(128, 784), (104, 784)]
+        >>> xb, yb = next(iter(batches))
+        >>> xb.shape, yb.shape
+        (torch.Size([128, 784]), torch.Size([128]))
     """
 
     def __init__(
@@ -139,10 +150,24 @@ class Batches:
         """The same batching over the data moved to ``device``.
 
         The generator is kept when it already lives on that device; otherwise a new
-        one there is seeded from it (a deterministic function of its state).
+        one there is seeded from it (a deterministic function of its state). The batch size,
+        shuffling, ``drop_last`` and ``binarize`` settings are kept.
+
+        Args:
+            device: the target device, e.g. ``"cuda"``.
+
+        Returns:
+            A new :class:`Batches` whose ``x`` and ``y`` live on ``device``; ``self`` is
+            unchanged.
 
         Example:
-            >>> gpu_batches = Batches(x, y, batch_size=512).to("cuda")
+            >>> import torch
+            >>> from gentorch.data import Batches
+            >>> batches = Batches(torch.rand(100, 4), torch.arange(100), batch_size=32)
+            >>> device = "cuda" if torch.cuda.is_available() else "cpu"
+            >>> moved = batches.to(device)
+            >>> moved.device.type == device, moved.x.device.type == device, len(moved)
+            (True, True, 4)
         """
         target = torch.device(device)
         generator = self.generator

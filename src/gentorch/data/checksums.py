@@ -23,11 +23,30 @@ _LOCK = threading.Lock()
 
 
 def md5sum(path: str | os.PathLike[str]) -> str:
-    """The md5 hex digest of a file, read in 1 MiB chunks.
+    """The md5 hex digest of a file, read in 1 MiB chunks (constant memory for large files).
+
+    The digest identifies a file's version (it is compared with the published checksums of
+    the dataset files); it is not used for security.
+
+    Args:
+        path: the file to hash.
+
+    Returns:
+        The 32-character lower-case hex digest, e.g. ``"ec29112dd5afa0611ce80d1b7f02629c"``
+        for MNIST's ``t10k-labels-idx1-ubyte.gz``.
+
+    Raises:
+        OSError: the file cannot be opened or read (``FileNotFoundError`` when absent).
 
     Example:
-        >>> md5sum("mnist/t10k-labels-idx1-ubyte.gz")
-        'ec29112dd5afa0611ce80d1b7f02629c'
+        >>> import tempfile
+        >>> from pathlib import Path
+        >>> from gentorch.data import md5sum
+        >>> with tempfile.TemporaryDirectory() as tmp:
+        ...     path = Path(tmp, "hello.txt")
+        ...     _ = path.write_bytes(b"hello")
+        ...     print(md5sum(path))
+        5d41402abc4b2a76b9719d911017c592
     """
     digest = hashlib.md5(usedforsecurity=False)
     with open(path, "rb") as f:
@@ -49,19 +68,32 @@ def _how_to_fix(dataset: str, folder: Path, remote: RemoteFile) -> str:
 def verify_file(path: Path, remote: RemoteFile, dataset: str) -> Path:
     """Check that ``path`` exists and has ``remote``'s md5; return it.
 
+    A file whose size differs from ``remote.size`` is rejected without hashing it. A file
+    verified once is not hashed again in this process while its resolved path, size and
+    modification time stay the same.
+
     Args:
         path: the local file.
         remote: the expected size and md5.
         dataset: the dataset name, for the error message.
+
+    Returns:
+        ``path``, unchanged.
 
     Raises:
         DatasetNotFoundError: the file is absent (names the file, md5 and folder).
         ChecksumError: size or md5 differ (names both md5s and how to replace the file).
 
     Example:
-        >>> spec = FILES["mnist"]["test"][1]
-        >>> verify_file(Path("/data/mnist") / spec.filename, spec, "mnist")
-        PosixPath('/data/mnist/t10k-labels-idx1-ubyte.gz')
+        >>> import tempfile
+        >>> from pathlib import Path
+        >>> from gentorch.data.checksums import verify_file
+        >>> from gentorch.data.registry import RemoteFile
+        >>> spec = RemoteFile("hello.txt", 5, "5d41402abc4b2a76b9719d911017c592")
+        >>> with tempfile.TemporaryDirectory() as tmp:
+        ...     _ = Path(tmp, "hello.txt").write_bytes(b"hello")
+        ...     print(verify_file(Path(tmp, "hello.txt"), spec, "mine").name)
+        hello.txt
     """
     try:
         st = path.stat()

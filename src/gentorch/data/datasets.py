@@ -26,6 +26,7 @@ from gentorch.data.registry import FILES, RemoteFile, info
 
 __all__ = ["BINARIZE_MODES", "load"]
 
+#: The values of ``load(..., binarize=)`` besides ``None``.
 BINARIZE_MODES: tuple[str, ...] = ("dynamic", "threshold")
 
 # The digits split: a permutation from numpy's legacy RandomState(0), whose stream numpy
@@ -76,9 +77,15 @@ def load(
             missing file.
 
     Example:
-        >>> images, labels = load("mnist", "test")
-        >>> images.shape, images.dtype, labels.shape
-        (torch.Size([10000, 784]), torch.float32, torch.Size([10000]))
+        >>> from gentorch.data import load
+        >>> images, labels = load("digits", "test")  # offline; "mnist" gives (10000, 784)
+        >>> images.shape, images.dtype, labels.shape, labels.dtype
+        (torch.Size([360, 64]), torch.float32, torch.Size([360]), torch.int64)
+        >>> float(images.min()), float(images.max())
+        (0.0, 1.0)
+        >>> binary, _ = load("digits", "test", binarize="threshold")
+        >>> sorted(binary.unique().tolist())
+        [0.0, 1.0]
     """
     meta = info(name)
     if split not in meta.splits:
@@ -192,11 +199,27 @@ def digits_split_indices(split: str) -> np.ndarray:
 
     A permutation from ``numpy.random.RandomState(0)`` (a stream numpy keeps fixed across
     versions); its first ``int(0.8 * 1797) = 1437`` entries are ``"train"``, the other 360
-    ``"test"``.
+    ``"test"``. ``load("digits", split)`` returns ``load_digits()``'s rows in this order, so
+    these indices map its examples back to scikit-learn's.
+
+    Args:
+        split: ``"train"`` or ``"test"``.
+
+    Returns:
+        A 1-D int array of distinct indices in ``[0, 1797)``, in split order: ``(1437,)`` for
+        ``"train"``, ``(360,)`` for ``"test"``; the two splits are disjoint and cover all.
+
+    Raises:
+        DatasetError: any other split name.
 
     Example:
-        >>> len(digits_split_indices("train")), len(digits_split_indices("test"))
+        >>> import numpy as np
+        >>> from gentorch.data import digits_split_indices
+        >>> train, test = digits_split_indices("train"), digits_split_indices("test")
+        >>> len(train), len(test)
         (1437, 360)
+        >>> bool(np.array_equal(np.sort(np.concatenate([train, test])), np.arange(1797)))
+        True
     """
     grey, _ = _digits_arrays()
     n = len(grey)

@@ -52,13 +52,21 @@ def download(
         The folder holding the dataset's files.
 
     Raises:
-        DatasetError: every mirror failed for some file (lists each URL and its error), or the
-            folder cannot be written.
+        DatasetError: an unknown ``name``, every mirror failed for some file (lists each URL
+            and its error), or the folder cannot be written.
+        ValueError: ``mirrors`` is empty.
 
     Example:
-        >>> folder = download("mnist")  # ~/.cache/gentorch/mnist unless GENTORCH_DATA is set
-        >>> sorted(p.name for p in folder.iterdir())[:1]
-        ['t10k-images-idx3-ubyte.gz']
+        >>> from gentorch.data.download import download
+        >>> download("digits").name  # bundled with scikit-learn: no download
+        'data'
+
+        Fetching MNIST needs the network, so this one is not run as a test:
+
+        >>> folder = download("mnist", progress=True)  # doctest: +SKIP
+        >>> sorted(p.name for p in folder.iterdir())  # doctest: +SKIP
+        ['t10k-images-idx3-ubyte.gz', 't10k-labels-idx1-ubyte.gz',
+         'train-images-idx3-ubyte.gz', 'train-labels-idx1-ubyte.gz']
     """
     meta = info(name)
     if name not in FILES:
@@ -97,11 +105,22 @@ def fetch_missing(
     Raises:
         DatasetError: a file could not be fetched from any mirror (each URL and its error are
             listed) or the folder cannot be created.
+        ValueError: ``mirrors`` is empty.
 
     Example:
-        >>> fetch_missing("mnist", Path("data/mnist"), FILES["mnist"]["test"])
-        >>> sorted(p.name for p in Path("data/mnist").iterdir())
-        ['t10k-images-idx3-ubyte.gz', 't10k-labels-idx1-ubyte.gz']
+        A ``file://`` mirror shows the mechanics offline (real use passes e.g.
+        ``FILES["mnist"]["test"]`` and the built-in mirrors):
+
+        >>> import tempfile
+        >>> from pathlib import Path
+        >>> from gentorch.data.download import fetch_missing
+        >>> from gentorch.data.registry import RemoteFile
+        >>> spec = RemoteFile("hello.txt", 5, "5d41402abc4b2a76b9719d911017c592")
+        >>> with tempfile.TemporaryDirectory() as tmp:
+        ...     _ = Path(tmp, "hello.txt").write_bytes(b"hello")  # the "mirror"
+        ...     fetch_missing("mine", Path(tmp, "mine"), [spec], mirrors=[Path(tmp).as_uri()])
+        ...     print(Path(tmp, "mine", "hello.txt").read_bytes())
+        b'hello'
     """
     bases = tuple(mirrors) if mirrors is not None else MIRRORS[name]
     if not bases:

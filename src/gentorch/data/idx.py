@@ -44,9 +44,12 @@ def parse_idx(data: bytes, source: str = "<bytes>") -> np.ndarray:
             the header (a truncated or padded file).
 
     Example:
-        >>> raw = bytes([0, 0, 0x08, 1, 0, 0, 0, 3, 7, 8, 9])
+        >>> from gentorch.data import parse_idx
+        >>> raw = bytes([0, 0, 0x08, 1, 0, 0, 0, 3, 7, 8, 9])  # uint8, 1 dim of size 3
         >>> parse_idx(raw)
         array([7, 8, 9], dtype=uint8)
+        >>> parse_idx(bytes([0, 0, 0x0B, 1, 0, 0, 0, 2, 1, 0, 255, 255]))  # big-endian int16
+        array([256,  -1], dtype=int16)
     """
     if len(data) < 4 or data[0] != 0 or data[1] != 0:
         raise DatasetError(
@@ -90,9 +93,19 @@ def read_idx(path: str | os.PathLike[str]) -> np.ndarray:
         DatasetError: a corrupt gzip stream or a malformed IDX file, naming the file.
 
     Example:
-        >>> labels = read_idx("mnist/t10k-labels-idx1-ubyte.gz")
-        >>> labels.shape, labels.dtype
-        ((10000,), dtype('uint8'))
+        >>> import gzip
+        >>> import tempfile
+        >>> from pathlib import Path
+        >>> from gentorch.data import read_idx
+        >>> header = bytes([0, 0, 0x08, 2, 0, 0, 0, 2, 0, 0, 0, 3])  # uint8, shape (2, 3)
+        >>> with tempfile.TemporaryDirectory() as tmp:
+        ...     path = Path(tmp, "tiny-idx2-ubyte.gz")
+        ...     _ = path.write_bytes(gzip.compress(header + bytes(range(6))))
+        ...     print(read_idx(path))
+        [[0 1 2]
+         [3 4 5]]
+
+        On MNIST's ``t10k-labels-idx1-ubyte.gz`` this returns ``(10000,)`` uint8 labels.
     """
     path = Path(path)
     data = path.read_bytes()

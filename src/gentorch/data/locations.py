@@ -18,13 +18,24 @@ _CACHE_ENV = "GENTORCH_CACHE"
 def cache_dir() -> Path:
     """The per-user cache folder of gentorch (downloads when no root is set, decoded arrays).
 
-    ``$GENTORCH_CACHE`` if set, else ``$XDG_CACHE_HOME/gentorch``, else ``~/.cache/gentorch``.
-    The folder is not created here.
+    ``$GENTORCH_CACHE`` if set, else ``$XDG_CACHE_HOME/gentorch``, else ``~/.cache/gentorch``
+    (``~`` expanded). The folder is not created here. Decoded IDX arrays are cached under
+    ``<cache_dir>/decoded/``; it is also the dataset root when neither ``root`` nor
+    ``$GENTORCH_DATA`` is given (see :func:`data_root`).
+
+    Returns:
+        The folder as a ``Path`` (it may not exist yet).
 
     Example:
-        >>> os.environ["GENTORCH_CACHE"] = "/tmp/gt-cache"
-        >>> cache_dir()
-        PosixPath('/tmp/gt-cache')
+        >>> import os
+        >>> from unittest import mock
+        >>> from gentorch.data import cache_dir
+        >>> with mock.patch.dict(os.environ, {"GENTORCH_CACHE": "/srv/gt-cache"}):
+        ...     print(cache_dir().as_posix())
+        /srv/gt-cache
+        >>> with mock.patch.dict(os.environ, {"XDG_CACHE_HOME": "/home/me/.cache"}, clear=True):
+        ...     print(cache_dir().as_posix())
+        /home/me/.cache/gentorch
     """
     explicit = os.environ.get(_CACHE_ENV)
     if explicit:
@@ -35,15 +46,24 @@ def cache_dir() -> Path:
 
 
 def data_root(root: str | os.PathLike[str] | None = None) -> Path:
-    """The folder holding one sub-folder per dataset.
+    """The folder holding one sub-folder per dataset (dataset ``name`` in ``<root>/<name>/``).
 
     Args:
-        root: an explicit folder; ``None`` uses ``$GENTORCH_DATA`` or else :func:`cache_dir`.
+        root: an explicit folder (``~`` is expanded); ``None`` uses ``$GENTORCH_DATA`` if set
+            and non-empty, else :func:`cache_dir`.
+
+    Returns:
+        The folder as a ``Path``; it is neither created nor checked here.
 
     Example:
-        >>> data_root("/data")
-        PosixPath('/data')
-        >>> data_root()  # $GENTORCH_DATA, else ~/.cache/gentorch
+        >>> import os
+        >>> from unittest import mock
+        >>> from gentorch.data import data_root
+        >>> print(data_root("/data").as_posix())
+        /data
+        >>> with mock.patch.dict(os.environ, {"GENTORCH_DATA": "/srv/datasets"}):
+        ...     print(data_root().as_posix(), data_root("/data").as_posix())
+        /srv/datasets /data
     """
     if root is not None:
         return Path(root).expanduser()

@@ -17,18 +17,26 @@ __all__ = ["DATASETS", "DatasetInfo", "RemoteFile", "info"]
 class DatasetInfo:
     """What a named dataset is: enough to reshape its flat ``(N, D)`` images and label plots.
 
-    Attributes:
-        name: the name :func:`gentorch.data.load` takes.
-        image_shape: ``(C, H, W)`` of one image; ``D = C * H * W``.
+    A frozen dataclass: :func:`gentorch.data.info` returns one for each named dataset and
+    :func:`gentorch.data.load_image_folder` builds one for a folder of images. Every argument
+    is also a read-only field of the same name.
+
+    Args:
+        name: the name :func:`gentorch.data.load` takes (for an image folder: its name).
+        image_shape: ``(C, H, W)`` of one image; ``D = C * H * W`` (see :attr:`dim`).
         num_classes: number of label values, or ``None`` when the dataset has no labels.
-        splits: the split names :func:`gentorch.data.load` accepts.
+        splits: the split names :func:`gentorch.data.load` accepts (``()`` for an image folder).
         description: one line on origin and content.
-        class_names: the name of each label value, or ``None``.
+        class_names: the name of each label value (index = label), or ``None``.
 
     Example:
-        >>> meta = info("mnist")
-        >>> images, _ = load("mnist", "test")
-        >>> images.view(-1, *meta.image_shape).shape  # torch.Size([10000, 1, 28, 28])
+        >>> from gentorch.data import info, load
+        >>> meta = info("digits")
+        >>> meta.image_shape, meta.dim, meta.num_classes, meta.splits
+        ((1, 8, 8), 64, 10, ('train', 'test'))
+        >>> images, _ = load("digits", "test")
+        >>> images.view(-1, *meta.image_shape).shape
+        torch.Size([360, 1, 8, 8])
     """
 
     name: str
@@ -47,7 +55,20 @@ class DatasetInfo:
 
 @dataclass(frozen=True)
 class RemoteFile:
-    """One published file of a dataset: its name in ``<root>/<dataset>/``, size and md5."""
+    """One published file of a dataset: its name in ``<root>/<dataset>/``, size and md5.
+
+    Args:
+        filename: the file's name in ``<root>/<dataset>/``.
+        size: its size in bytes.
+        md5: its md5 hex digest (lower case).
+
+    Example:
+        >>> from gentorch.data.registry import FILES
+        >>> [f.filename for f in FILES["mnist"]["test"]]
+        ['t10k-images-idx3-ubyte.gz', 't10k-labels-idx1-ubyte.gz']
+        >>> FILES["mnist"]["test"][1].size
+        4542
+    """
 
     filename: str
     size: int
@@ -163,6 +184,7 @@ _INFOS = {
     ),
 }
 
+#: The names :func:`gentorch.data.load` and :func:`gentorch.data.info` accept.
 DATASETS: tuple[str, ...] = tuple(_INFOS)
 
 
@@ -179,6 +201,7 @@ def info(name: str) -> DatasetInfo:
         DatasetError: (a ``ValueError``) for an unknown name, listing the known ones.
 
     Example:
+        >>> from gentorch.data import info
         >>> info("digits").image_shape
         (1, 8, 8)
         >>> info("binarized-mnist").num_classes is None

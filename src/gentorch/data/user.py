@@ -19,6 +19,7 @@ from gentorch.data.registry import DatasetInfo
 
 __all__ = ["IMAGE_SUFFIXES", "load_array", "load_image_folder"]
 
+#: The file suffixes :func:`load_image_folder` reads (compared in lower case).
 IMAGE_SUFFIXES: tuple[str, ...] = (
     ".png",
     ".jpg",
@@ -65,9 +66,19 @@ def load_array(
             NaN/Inf, a bad label column, or non-integer labels — naming the file.
 
     Example:
-        >>> x, y = load_array("measurements.csv", label_column="class")
-        >>> x.shape, x.dtype, y.dtype
-        (torch.Size([150, 4]), torch.float32, torch.int64)
+        >>> import tempfile
+        >>> from pathlib import Path
+        >>> from gentorch.data import load_array
+        >>> with tempfile.TemporaryDirectory() as tmp:
+        ...     path = Path(tmp, "measurements.csv")
+        ...     _ = path.write_text("height,weight,class\\n1.5,60,0\\n1.8,85,1\\n1.7,70,1\\n")
+        ...     x, y = load_array(path, label_column="class")
+        >>> x
+        tensor([[ 1.5000, 60.0000],
+                [ 1.8000, 85.0000],
+                [ 1.7000, 70.0000]])
+        >>> y
+        tensor([0, 1, 1])
     """
     path = Path(path)
     if not path.is_file():
@@ -212,9 +223,20 @@ def load_image_folder(
             from the first one's (naming that file and both sizes).
 
     Example:
-        >>> images, labels, meta = load_image_folder("my_faces/")
-        >>> images.shape, meta.image_shape
-        (torch.Size([200, 12288]), (3, 64, 64))
+        >>> import tempfile
+        >>> from pathlib import Path
+        >>> from PIL import Image
+        >>> from gentorch.data import load_image_folder
+        >>> with tempfile.TemporaryDirectory() as tmp:
+        ...     for name in ("cat", "dog"):
+        ...         Path(tmp, name).mkdir()
+        ...         for i in range(3):
+        ...             Image.new("RGB", (16, 8), (255, 0, 0)).save(Path(tmp, name, f"{i}.png"))
+        ...     images, labels, meta = load_image_folder(tmp)
+        >>> images.shape, labels.tolist(), meta.image_shape, meta.class_names
+        (torch.Size([6, 384]), [0, 0, 0, 1, 1, 1], (3, 8, 16), ('cat', 'dog'))
+        >>> images.view(6, *meta.image_shape)[0, :, 0, 0]  # red, as (R, G, B) in [0, 1]
+        tensor([1., 0., 0.])
     """
     from PIL import Image
 

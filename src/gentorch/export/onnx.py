@@ -34,11 +34,24 @@ def export_onnx(
         dynamic_batch: mark the first dimension of every input as dynamic.
         opset_version: ONNX opset; ``None`` uses the exporter's default.
 
+    Returns:
+        ``path`` as a ``Path``: a self-contained ``.onnx`` file (weights inside it, no
+        external data files).
+
+    Raises:
+        TypeError: ``module`` is not an ``nn.Module`` or ``example_inputs`` is not a non-empty
+            sequence of tensors.
+
     Example:
-        >>> layer = nn.Linear(4, 2)
-        >>> p = export_onnx(layer, (torch.randn(3, 4),), "/tmp/linear.onnx")
-        >>> run_onnx(p, (torch.randn(5, 4),))[0].shape
-        (5, 2)
+        >>> import tempfile
+        >>> from pathlib import Path
+        >>> import torch
+        >>> from torch import nn
+        >>> from gentorch.export import export_onnx, run_onnx
+        >>> with tempfile.TemporaryDirectory() as tmp:
+        ...     p = export_onnx(nn.Linear(4, 2), (torch.randn(3, 4),), Path(tmp, "linear.onnx"))
+        ...     print(p.name, run_onnx(p, (torch.randn(5, 4),))[0].shape)  # any batch size
+        linear.onnx torch.Size([5, 2])
     """
     if not isinstance(module, nn.Module):
         raise TypeError(f"module: expected an nn.Module, got {type(module).__name__}")
@@ -71,7 +84,34 @@ def export_onnx(
 
 
 def run_onnx(path: str | Path, inputs: Sequence[Tensor]) -> list[Tensor]:
-    """Run an ONNX file in onnxruntime (CPU) and return its outputs as tensors."""
+    """Run an ONNX file in onnxruntime (CPU) and return its outputs as tensors.
+
+    Needs the ``onnxruntime`` package (``pip install gentorch[export]``).
+
+    Args:
+        path: the ``.onnx`` file, e.g. from :func:`export_onnx`.
+        inputs: the model's inputs in order, one tensor per ONNX input (each ``(B, ...)``;
+            detached and copied to the CPU as numpy arrays).
+
+    Returns:
+        The model's outputs in order, as CPU tensors.
+
+    Raises:
+        ValueError: the number of ``inputs`` differs from the model's number of inputs.
+
+    Example:
+        >>> import tempfile
+        >>> from pathlib import Path
+        >>> import torch
+        >>> from torch import nn
+        >>> from gentorch.export import export_onnx, run_onnx
+        >>> layer, x = nn.Linear(4, 2), torch.randn(5, 4)
+        >>> with tempfile.TemporaryDirectory() as tmp:
+        ...     p = export_onnx(layer, (x,), Path(tmp, "linear.onnx"))
+        ...     (y,) = run_onnx(p, (x,))
+        >>> y.shape, torch.allclose(y, layer(x), atol=1e-6)
+        (torch.Size([5, 2]), True)
+    """
     import onnxruntime as ort
 
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
@@ -92,8 +132,37 @@ def verify_onnx(
 ) -> float:
     """Compare onnxruntime's outputs of ``path`` with ``module``'s eager outputs in eval mode.
 
-    Returns the largest absolute difference; raises ``AssertionError`` naming the output when
-    they differ by more than ``atol + rtol * |expected|``.
+    The module runs under ``torch.no_grad()`` in eval mode (its mode is restored after); the
+    file runs in onnxruntime on the CPU (:func:`run_onnx`). Outputs are compared in order with
+    ``torch.testing.assert_close``.
+
+    Args:
+        module: the eager module the file was exported from.
+        path: the ``.onnx`` file.
+        inputs: the inputs to run both on, each ``(B, ...)``; a batch size other than the
+            export's checks a dynamic batch dimension.
+        rtol: relative tolerance.
+        atol: absolute tolerance.
+
+    Returns:
+        The largest absolute difference over all outputs' elements.
+
+    Raises:
+        AssertionError: an output's shape differs, or its values differ by more than
+            ``atol + rtol * |expected|`` (the message names the output's index).
+
+    Example:
+        >>> import tempfile
+        >>> from pathlib import Path
+        >>> import torch
+        >>> from torch import nn
+        >>> from gentorch.export import export_onnx, verify_onnx
+        >>> net = nn.Sequential(nn.Linear(4, 8), nn.Tanh(), nn.Linear(8, 2))
+        >>> with tempfile.TemporaryDirectory() as tmp:
+        ...     p = export_onnx(net, (torch.randn(3, 4),), Path(tmp, "net.onnx"))
+        ...     worst = verify_onnx(net, p, (torch.randn(7, 4),))
+        >>> worst < 1e-5
+        True
     """
     was_training = module.training
     module.eval()

@@ -48,15 +48,36 @@ __all__ = [
 class TrainingTask(Protocol):
     """One model family's training, as the engine sees it.
 
+    A structural protocol (``typing.Protocol``): any object with these five methods can be
+    passed to :func:`fit`, no subclassing needed. :class:`~gentorch.training.VAETask` and
+    :class:`~gentorch.training.GANTask` implement it.
+
     ``train_step`` does one optimisation step (forward, backward, optimizer step) on one batch
     and returns its metrics as *detached 0-d tensors* (the engine fetches them from the device
     only every ``log_every`` steps). A task with state beyond its modules and optimizers (a step
     counter for a warm-up, fixed noise) also implements :class:`StatefulTask`.
 
+    Methods:
+        modules: ``() -> {name: nn.Module}``; :func:`fit` moves them to the device, switches
+            them between train and eval mode and saves their ``state_dict`` in checkpoints.
+        optimizers: ``() -> {name: Optimizer}``, saved in checkpoints.
+        train_step: ``(batch: (B, ...), labels: (B,) | None) -> {name: 0-d Tensor}``; the
+            history records each metric's epoch mean as ``train_<name>``.
+        validate: ``(data: (N, ...), labels: (N,) | None) -> {name: float}``, called after each
+            epoch under ``torch.no_grad()`` with the modules in eval mode; recorded as
+            ``val_<name>``.
+        config: ``() -> dict`` of JSON-able settings, stored in checkpoints and compared on
+            resume.
+
     Example:
+        >>> import torch
+        >>> from gentorch.models import VAE
+        >>> from gentorch.training import VAETask
         >>> task = VAETask(VAE(64, [32], 2))
-        >>> sorted(task.modules())
-        ['model']
+        >>> sorted(task.modules()), sorted(task.optimizers())
+        (['model'], ['adam'])
+        >>> sorted(task.train_step(torch.rand(8, 64), None))
+        ['kl', 'loss', 'recon']
     """
 
     def modules(self) -> dict[str, nn.Module]:
@@ -82,7 +103,24 @@ class TrainingTask(Protocol):
 
 @runtime_checkable
 class StatefulTask(Protocol):
-    """A task with extra state to checkpoint: JSON-able values and tensors, nested freely."""
+    """A task with extra state to checkpoint: JSON-able values and tensors, nested freely.
+
+    An optional addition to :class:`TrainingTask`, checked at run time with ``isinstance``:
+    when the task has both methods, :func:`fit` saves ``state_dict()`` in every checkpoint
+    and passes it back to ``load_state_dict`` on resume.
+
+    Methods:
+        state_dict: ``() -> dict`` of nested dicts, lists and tuples of JSON-able values and
+            tensors.
+        load_state_dict: ``(state) -> None``, restoring what ``state_dict`` returned.
+
+    Example:
+        >>> from gentorch.models import VAE
+        >>> from gentorch.training import StatefulTask, VAETask
+        >>> task = VAETask(VAE(64, [32], 2))
+        >>> isinstance(task, StatefulTask), task.state_dict()
+        (True, {'step': 0})
+    """
 
     def state_dict(self) -> dict[str, Any]:
         """The extra state, e.g. ``{"step": 1200}``."""
@@ -96,11 +134,31 @@ class StatefulTask(Protocol):
 class TrainingDiverged(RuntimeError):  # noqa: N818 (the name users catch)
     """A training metric became NaN or infinite; the last good checkpoint was left as it was.
 
-    Attributes:
+    Raised by :func:`fit` when it fetches the metrics (every ``log_every`` steps and at the end
+    of an epoch), so it names the first bad step even if later ones were run. Also a
+    ``RuntimeError``.
+
+    Args:
         epoch: the (1-based) epoch in which it happened.
         step: the (1-based) global step whose metrics were not finite.
         metric: the name of the first non-finite metric.
         value: its value.
+        checkpoint: where the last good checkpoint is (or ``"nothing saved"``), for the message.
+
+    Attributes:
+        epoch, step, metric, value: the arguments of the same names (``checkpoint`` is only
+            part of the message).
+
+    Example:
+        >>> import torch
+        >>> from gentorch.models import VAE
+        >>> from gentorch.training import TrainConfig, TrainingDiverged, VAETask, fit
+        >>> bad = torch.full((64, 64), float("nan"))
+        >>> try:
+        ...     fit(VAETask(VAE(64, [32], 2)), bad, config=TrainConfig(epochs=1, progress=False))
+        ... except TrainingDiverged as err:
+        ...     print(err.epoch, err.step, err.metric, err.value)
+        1 1 loss nan
     """
 
     def __init__(self, epoch: int, step: int, metric: str, value: float, checkpoint: str) -> None:
@@ -131,10 +189,15 @@ class TrainConfig:
             binarization of grey images, Salakhutdinov & Murray 2008); ``None`` uses ``x``.
         tensorboard: also log to ``out_dir/tensorboard`` (needs the ``tensorboard`` package).
 
+    Raises:
+        ValueError: ``epochs``, ``batch_size``, ``log_every`` or ``checkpoint_every`` is not a
+            positive integer, or ``seed`` is not an integer.
+
     Example:
+        >>> from gentorch.training import TrainConfig
         >>> config = TrainConfig(epochs=10, batch_size=128, out_dir="runs/vae")
-        >>> config.log_every
-        50
+        >>> config.log_every, config.to_json()["out_dir"]
+        (50, 'runs/vae')
     """
 
     epochs: int
@@ -176,9 +239,15 @@ class History:
         rows: rows to start from (e.g. from a checkpoint).
 
     Example:
+        >>> from gentorch.training import History
         >>> h = History([{"epoch": 1, "train_loss": 2.0}, {"epoch": 2, "train_loss": 1.5}])
-        >>> h["train_loss"]
-        [2.0, 1.5]
+        >>> len(h), h.columns, h["train_loss"]
+        (2, ['epoch', 'train_loss'], [2.0, 1.5])
+        >>> print(h.to_csv())
+        epoch,train_loss
+        1,2.0
+        2,1.5
+        <BLANKLINE>
     """
 
     def __init__(self, rows: list[dict[str, float]] | None = None) -> None:
@@ -263,12 +332,19 @@ def fit(
     Raises:
         TrainingDiverged: a metric became NaN or infinite (no checkpoint is written for the
             epoch it happened in).
+        ValueError: empty data, labels of the wrong shape, or a ``resume_from`` checkpoint of
+            another task, settings or an epoch at or past ``config.epochs``.
+        ImportError: ``config.tensorboard`` without the ``tensorboard`` package.
 
     Example:
+        >>> import torch
+        >>> from gentorch.models import VAE
+        >>> from gentorch.training import TrainConfig, VAETask, fit
         >>> task = VAETask(VAE(64, [32], 2))
-        >>> history = fit(task, torch.rand(256, 64), config=TrainConfig(epochs=2, progress=False))
-        >>> len(history)
-        2
+        >>> config = TrainConfig(epochs=2, batch_size=64, progress=False)
+        >>> history = fit(task, torch.rand(256, 64), val_data=torch.rand(64, 64), config=config)
+        >>> len(history), history["step"], "val_elbo" in history.columns
+        (2, [4.0, 8.0], True)
     """
     _check_data("train_data", train_data, "train_labels", train_labels)
     if val_data is not None:

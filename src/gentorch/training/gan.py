@@ -30,11 +30,23 @@ __all__ = ["ADAM_SETTINGS", "AdamSetting", "GANTask", "layer_spectral_norms"]
 class AdamSetting:
     """One of the paper's optimizer settings (Miyato et al. 2018, Table 1).
 
-    Attributes:
+    A frozen dataclass of the four hyper-parameters that :class:`GANTask` takes from a
+    setting: :data:`ADAM_SETTINGS` maps the paper's names ``"A"`` ... ``"F"`` to them, and
+    ``GANTask.adam`` holds the one in use (with any ``lr``, ``beta1``, ``beta2``, ``n_dis``
+    overrides applied). Every argument is also a read-only field of the same name.
+
+    Args:
         lr: Adam's learning rate (both networks).
         beta1: Adam's first-moment decay.
         beta2: Adam's second-moment decay.
         n_dis: discriminator updates per generator update.
+
+    Example:
+        >>> from gentorch.training import ADAM_SETTINGS
+        >>> ADAM_SETTINGS["C"]
+        AdamSetting(lr=0.0002, beta1=0.5, beta2=0.999, n_dis=1)
+        >>> ADAM_SETTINGS["A"].n_dis
+        5
     """
 
     lr: float
@@ -76,9 +88,15 @@ def layer_spectral_norms(module: nn.Module) -> dict[str, float]:
         ``{layer name: sigma}`` in the order of ``module.named_modules()``.
 
     Example:
-        >>> d = SNGANDiscriminator(width=8, spectral_norm=False)
-        >>> sorted(layer_spectral_norms(d))[:2]
-        ['conv1', 'conv2']
+        >>> import torch
+        >>> from torch import nn
+        >>> from gentorch.training import layer_spectral_norms
+        >>> net = nn.Sequential(nn.Linear(2, 2), nn.ReLU(), nn.Linear(2, 1))
+        >>> with torch.no_grad():
+        ...     _ = net[0].weight.copy_(torch.tensor([[3.0, 0.0], [0.0, 1.0]]))
+        ...     _ = net[2].weight.copy_(torch.tensor([[3.0, 4.0]]))
+        >>> {name: round(sigma, 4) for name, sigma in layer_spectral_norms(net).items()}
+        {'0': 3.0, '2': 5.0}
     """
     out: dict[str, float] = {}
     wrapped: list[str] = []
@@ -132,11 +150,21 @@ class GANTask:
         ``train_step(batch: (B, C*H*W) or (B, C, H, W), labels ignored)``; the flat rows of
         :func:`gentorch.data.load` are viewed as ``(B, C, H, W)`` images.
 
+    Raises:
+        TypeError: ``generator`` is not a module with ``latent_dim``, or ``discriminator`` is
+            not a module.
+        ValueError: an unknown ``setting`` or ``loss``, or a hyper-parameter (or one of the
+            generator's ``latent_dim``, ``out_channels``, ``image_size``) out of its range.
+
     Example:
-        >>> task = GANTask(SNGANGenerator(width=16), SNGANDiscriminator(width=16), setting="C")
-        >>> history = fit(task, images, config=TrainConfig(epochs=5, batch_size=64))
-        >>> task.fixed_samples().shape
-        torch.Size([64, 1, 28, 28])
+        >>> import torch
+        >>> from gentorch.models import SNGANDiscriminator, SNGANGenerator
+        >>> from gentorch.training import GANTask, TrainConfig, fit
+        >>> task = GANTask(SNGANGenerator(width=4), SNGANDiscriminator(width=4), n_fixed=8)
+        >>> config = TrainConfig(epochs=1, batch_size=16, progress=False)
+        >>> history = fit(task, torch.rand(32, 784), config=config)  # 2 steps on (32, 784)
+        >>> task.d_steps, task.g_steps, task.fixed_samples().shape
+        (2, 2, torch.Size([8, 1, 28, 28]))
     """
 
     def __init__(

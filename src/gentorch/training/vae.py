@@ -46,11 +46,18 @@ def make_adam(
     Returns:
         A ``torch.optim.Adam`` or ``torch.optim.AdamW``.
 
+    Raises:
+        ValueError: no parameters, or ``lr`` not positive.
+
     Example:
+        >>> from torch import nn
+        >>> from gentorch.training import make_adam
         >>> model = nn.Linear(4, 2)
         >>> opt = make_adam(list(model.parameters()), lr=1e-3)
-        >>> opt.defaults["fused"]
-        True
+        >>> type(opt).__name__, opt.defaults["fused"]
+        ('Adam', True)
+        >>> type(make_adam(list(model.parameters()), lr=1e-3, decoupled=True)).__name__
+        'AdamW'
     """
     if not params:
         raise ValueError("params: expected at least one parameter, got none")
@@ -92,11 +99,20 @@ class VAETask:
     Shapes:
         ``train_step(batch: (B, D), labels: (B,) | None)``; ``validate(data: (N, D), labels)``.
 
+    Raises:
+        TypeError: ``model`` is not a module with a ``loss`` method.
+        ValueError: a hyper-parameter out of its range (each is named in the message).
+
     Example:
-        >>> task = VAETask(VAE.book(64), lr=1e-3, kl_warmup_steps=500)
-        >>> history = fit(task, images, config=TrainConfig(epochs=10))
-        >>> task.model.sample(16).shape
-        torch.Size([16, 64])
+        >>> from gentorch.data import load
+        >>> from gentorch.models import VAE
+        >>> from gentorch.training import TrainConfig, VAETask, fit
+        >>> images, _ = load("digits")  # (1437, 64), offline
+        >>> task = VAETask(VAE.book(64), lr=1e-3, kl_warmup_steps=8)
+        >>> config = TrainConfig(epochs=1, batch_size=128, progress=False)
+        >>> history = fit(task, images[:512], config=config)  # 4 steps
+        >>> task.step, task.beta_at(task.step), task.model.sample(16).shape
+        (4, 0.5, torch.Size([16, 64]))
     """
 
     def __init__(
