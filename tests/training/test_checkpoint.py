@@ -140,6 +140,27 @@ def test_unknown_module_or_optimizer_name(tmp_path: Path) -> None:
         load_checkpoint(tmp_path, {"net": _net()}, {"sgd": opt})
 
 
+def test_missing_rng_or_generator_state_is_reported_before_anything_is_loaded(
+    tmp_path: Path,
+) -> None:
+    net, _ = _trained()
+    save_checkpoint(tmp_path, {"net": net}, save_rng=False)
+    fresh = _net()
+    before = {k: v.clone() for k, v in fresh.state_dict().items()}
+    gen = torch.Generator().manual_seed(3)
+    gen_state = gen.get_state()
+    with pytest.raises(CheckpointMismatchError) as info:
+        load_checkpoint(tmp_path, {"net": fresh}, generators={"shuffle": gen}, restore_rng=True)
+    message = str(info.value)
+    assert "generator 'shuffle': no state saved for it" in message
+    assert (
+        "restore_rng=True: the checkpoint holds no RNG state (saved with save_rng=False)" in message
+    )
+    for k, v in fresh.state_dict().items():  # nothing was loaded
+        assert torch.equal(v, before[k]), k
+    assert torch.equal(gen.get_state(), gen_state)
+
+
 def test_metadata_is_readable_without_modules(tmp_path: Path) -> None:
     save_checkpoint(tmp_path / "x.safetensors", {}, metadata={"config": {"lr": 0.5}})
     assert read_checkpoint_metadata(tmp_path / "x.safetensors") == {"config": {"lr": 0.5}}

@@ -40,6 +40,7 @@ __all__ = [
     "write_atomic",
 ]
 
+#: The file name used when a checkpoint path is a folder.
 CHECKPOINT_NAME = "checkpoint.safetensors"
 _FORMAT = "gentorch-checkpoint"
 _VERSION = 1
@@ -49,8 +50,27 @@ _HEADER_KEY = "gentorch"
 class CheckpointMismatchError(ValueError):
     """A checkpoint's tensors do not fit the modules or optimizers they are loaded into.
 
-    The message lists every missing key (in the module, absent from the checkpoint), every
-    unexpected key (in the checkpoint, absent from the module) and every shape mismatch.
+    Raised by :func:`load_checkpoint` before any module or optimizer is changed. The message
+    names the file and lists every module or optimizer name the file lacks, every missing key
+    (in the module, absent from the checkpoint), every unexpected key (in the checkpoint,
+    absent from the module), every shape mismatch, every requested generator whose state is
+    absent and, for ``restore_rng=True``, a missing RNG state. A ``ValueError``; it adds no
+    attributes.
+
+    Args:
+        *args: the message (``str(err)``).
+
+    Example:
+        >>> import tempfile
+        >>> from torch import nn
+        >>> from gentorch.training import CheckpointMismatchError, load_checkpoint, save_checkpoint
+        >>> with tempfile.TemporaryDirectory() as tmp:
+        ...     _ = save_checkpoint(tmp, {"model": nn.Linear(4, 2)})
+        ...     try:
+        ...         load_checkpoint(tmp, {"model": nn.Linear(3, 2)})
+        ...     except CheckpointMismatchError as err:
+        ...         print(str(err).splitlines()[1].strip())
+        module 'model': shape mismatches: ['weight: checkpoint (2, 4) vs module (2, 3)']
     """
 
 
@@ -58,12 +78,26 @@ class CheckpointMismatchError(ValueError):
 class Checkpoint:
     """What :func:`load_checkpoint` returns besides the state it loads in place.
 
-    Attributes:
+    A frozen dataclass built by :func:`load_checkpoint`; every argument is also a read-only
+    field of the same name.
+
+    Args:
         metadata: the JSON metadata given to :func:`save_checkpoint` (config, epoch, ...).
-        extra_state: the task's extra state given to :func:`save_checkpoint` (tensors restored),
-            or ``None``.
+        extra_state: the task's extra state given to :func:`save_checkpoint` (tensors restored,
+            on the CPU), or ``None``.
         path: the file that was read.
-        module_names: the names of every module the file holds.
+        module_names: the names of every module the file holds (not only those loaded).
+
+    Example:
+        >>> import tempfile
+        >>> from torch import nn
+        >>> from gentorch.training import load_checkpoint, save_checkpoint
+        >>> with tempfile.TemporaryDirectory() as tmp:
+        ...     _ = save_checkpoint(tmp, {"model": nn.Linear(4, 2)}, metadata={"epoch": 3},
+        ...                         extra_state={"step": 120})
+        ...     ckpt = load_checkpoint(tmp, {"model": nn.Linear(4, 2)})
+        >>> ckpt.metadata, ckpt.extra_state, ckpt.path.name, ckpt.module_names
+        ({'epoch': 3}, {'step': 120}, 'checkpoint.safetensors', ('model',))
     """
 
     metadata: dict[str, Any]
@@ -87,9 +121,13 @@ def write_atomic(path: str | Path, data: bytes) -> Path:
         ``path`` as a ``Path``.
 
     Example:
-        >>> p = write_atomic("/tmp/gentorch-example.txt", b"hello")
-        >>> p.read_bytes()
-        b'hello'
+        >>> import tempfile
+        >>> from pathlib import Path
+        >>> from gentorch.training import write_atomic
+        >>> with tempfile.TemporaryDirectory() as tmp:
+        ...     p = write_atomic(Path(tmp, "sub", "note.txt"), b"hello")
+        ...     print(p.read_bytes(), sorted(f.name for f in p.parent.iterdir()))
+        b'hello' ['note.txt']
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -149,11 +187,21 @@ def save_checkpoint(
     Returns:
         The path of the file written.
 
+    Raises:
+        TypeError: a value of ``modules`` is not an ``nn.Module``, or ``metadata`` or
+            ``extra_state`` holds a value that is neither JSON-able nor a tensor.
+
     Example:
+        >>> import tempfile
+        >>> import torch
+        >>> from torch import nn
+        >>> from gentorch.training import save_checkpoint
         >>> model = nn.Linear(4, 2)
-        >>> p = save_checkpoint("/tmp/ckpt", {"model": model}, metadata={"epoch": 3})
-        >>> load_checkpoint(p, {"model": nn.Linear(4, 2)}).metadata["epoch"]
-        3
+        >>> opt = torch.optim.Adam(model.parameters())
+        >>> with tempfile.TemporaryDirectory() as tmp:
+        ...     p = save_checkpoint(tmp, {"model": model}, {"adam": opt}, metadata={"epoch": 3})
+        ...     print(p.name, p.stat().st_size > 0)
+        checkpoint.safetensors True
     """
     path = Path(path)
     if path.is_dir() or path.suffix != ".safetensors":
@@ -234,10 +282,17 @@ def read_checkpoint_metadata(path: str | Path) -> dict[str, Any]:
     Returns:
         The ``metadata`` mapping given to :func:`save_checkpoint`.
 
+    Raises:
+        FileNotFoundError: no checkpoint at ``path``.
+        ValueError: the file is not a safetensors file or not a gentorch checkpoint.
+
     Example:
-        >>> save_checkpoint("/tmp/ckpt", {"m": nn.Linear(2, 2)}, metadata={"config": {"lr": 1e-3}})
-        PosixPath('/tmp/ckpt/checkpoint.safetensors')
-        >>> read_checkpoint_metadata("/tmp/ckpt")["config"]["lr"]
+        >>> import tempfile
+        >>> from torch import nn
+        >>> from gentorch.training import read_checkpoint_metadata, save_checkpoint
+        >>> with tempfile.TemporaryDirectory() as tmp:
+        ...     _ = save_checkpoint(tmp, {"m": nn.Linear(2, 2)}, metadata={"config": {"lr": 1e-3}})
+        ...     print(read_checkpoint_metadata(tmp)["config"]["lr"])
         0.001
     """
     metadata: dict[str, Any] = _read_header(_resolve(path))["metadata"]
@@ -269,11 +324,24 @@ def load_checkpoint(
     Returns:
         A :class:`Checkpoint` with the metadata and the extra state.
 
+    Raises:
+        CheckpointMismatchError: a module or optimizer name is not in the file, a module's
+            keys or shapes differ, a generator in ``generators`` has no saved state, or
+            ``restore_rng=True`` and no RNG state was saved; nothing is loaded then.
+        FileNotFoundError: no checkpoint at ``path``.
+        ValueError: not a readable gentorch checkpoint of a supported format version.
+
     Example:
-        >>> model = nn.Linear(4, 2)
-        >>> _ = save_checkpoint("/tmp/ckpt", {"model": model})
-        >>> fresh = nn.Linear(4, 2)
-        >>> _ = load_checkpoint("/tmp/ckpt", {"model": fresh})
+        >>> import tempfile
+        >>> import torch
+        >>> from torch import nn
+        >>> from gentorch.training import load_checkpoint, save_checkpoint
+        >>> model, fresh = nn.Linear(4, 2), nn.Linear(4, 2)
+        >>> with tempfile.TemporaryDirectory() as tmp:
+        ...     _ = save_checkpoint(tmp, {"model": model}, metadata={"epoch": 3})
+        ...     ckpt = load_checkpoint(tmp, {"model": fresh})
+        >>> torch.equal(fresh.weight, model.weight), ckpt.metadata["epoch"]
+        (True, 3)
     """
     path = _resolve(path)
     header, tensors = _read(path)
@@ -294,19 +362,23 @@ def load_checkpoint(
             problems.append(
                 f"optimizer {name!r}: not in the checkpoint (it holds {list(header['optimizers'])})"
             )
+    for name in generators or {}:
+        if f"rng/generator/{name}" not in tensors:
+            problems.append(f"generator {name!r}: no state saved for it")
+    if restore_rng and "rng/torch" not in tensors:
+        problems.append(
+            "restore_rng=True: the checkpoint holds no RNG state (saved with save_rng=False)"
+        )
     if problems:
         raise CheckpointMismatchError(
-            f"{path} does not fit the given architecture:\n  " + "\n  ".join(problems)
+            f"{path} does not fit what was asked of it:\n  " + "\n  ".join(problems)
         )
     for name, module in modules.items():
         module.load_state_dict(states[name])
     for name, optimizer in (optimizers or {}).items():
         optimizer.load_state_dict(_decode(header["optimizers"][name], tensors))
     for name, generator in (generators or {}).items():
-        key = f"rng/generator/{name}"
-        if key not in tensors:
-            raise CheckpointMismatchError(f"{path}: no state saved for generator {name!r}")
-        generator.set_state(tensors[key])
+        generator.set_state(tensors[f"rng/generator/{name}"])
     if restore_rng:
         torch.set_rng_state(tensors["rng/torch"])
         cuda_states = [v for k, v in sorted(tensors.items()) if k.startswith("rng/cuda/")]
