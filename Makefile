@@ -7,7 +7,7 @@ export GENTORCH_DATA ?= $(abspath ../shared/data)
 export MPLBACKEND ?= Agg
 PYTEST_ARGS ?=
 
-.PHONY: setup demo test lint typecheck unit
+.PHONY: setup demo test lint typecheck unit doctest
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -31,4 +31,9 @@ typecheck: setup
 unit: setup
 	$(BIN)/python -m pytest $(PYTEST_ARGS) || [ $$? -eq 5 ]
 
-test: lint typecheck unit
+# Every docstring example, run as written. Imported as the installed package: the tests'
+# importlib mode (needed for their repeated file names) would import each module a second time.
+doctest: setup
+	$(BIN)/python -m pytest --import-mode=prepend --doctest-modules src/gentorch $(PYTEST_ARGS) || [ $$? -eq 5 ]
+
+test: lint typecheck unit doctest
