@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 import pytest
 import torch
 from PIL import Image
+from torch import nn
 
 from gentorch.cli.main import main
 from gentorch.models import VAE, ConditionalVAE
@@ -252,7 +254,9 @@ def test_conditional_checkpoint_reloads_as_a_conditional_vae(conditional: Path) 
     assert meta["config"]["model"]["num_classes"] == 10
     model = ConditionalVAE.from_config(meta["config"]["model"])
     load_checkpoint(conditional, {"model": model})
-    assert model.encoder[0].in_features == 64 + 10  # the one-hot label joins the input
+    assert (
+        cast(nn.Sequential, model.encoder)[0].in_features == 64 + 10
+    )  # the one-hot label joins the input
     from gentorch.cli.vae import _load_run
 
     loaded, _ = _load_run(conditional, "cpu")

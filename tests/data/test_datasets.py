@@ -51,8 +51,9 @@ def test_info_of_every_dataset() -> None:
     assert info("binarized-mnist").num_classes is None
     assert info("binarized-mnist").splits == ("train", "valid", "test")
     assert info("digits").image_shape == (1, 8, 8)
-    assert info("fashion-mnist").class_names is not None
-    assert info("fashion-mnist").class_names[9] == "Ankle boot"
+    class_names = info("fashion-mnist").class_names
+    assert class_names is not None
+    assert class_names[9] == "Ankle boot"
     with pytest.raises(ValueError, match=r"unknown dataset 'cifar'.*mnist, fashion-mnist"):
         info("cifar")
 

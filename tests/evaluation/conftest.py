@@ -19,6 +19,10 @@ class LinearGaussianVAE(nn.Module):
     """
 
     likelihood = "gaussian"
+    # buffers, registered in __init__
+    A: Tensor
+    q_logvar: Tensor
+    q_shift: Tensor
 
     def __init__(
         self,
@@ -79,7 +83,8 @@ class LinearGaussianVAE(nn.Module):
 
     def exact_log_prob(self, x: Tensor) -> Tensor:
         cov = self.W @ self.W.T + self.s2 * torch.eye(self.W.shape[0], dtype=self.W.dtype)
-        return MultivariateNormal(self.b, covariance_matrix=cov).log_prob(x)
+        log_prob: Tensor = MultivariateNormal(self.b, covariance_matrix=cov).log_prob(x)
+        return log_prob
 
     def sample_data(self, n: int, seed: int = 1) -> Tensor:
         g = torch.Generator().manual_seed(seed)

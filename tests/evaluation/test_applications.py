@@ -1,4 +1,7 @@
+from __future__ import annotations
+
 import math
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pytest
@@ -7,8 +10,11 @@ from torch import nn
 
 from gentorch.evaluation import anomaly_auc, anomaly_scores, denoise, log_likelihood, psnr
 
+if TYPE_CHECKING:
+    from tests.evaluation.conftest import LinearGaussianVAE
 
-def test_psnr_matches_formula():
+
+def test_psnr_matches_formula() -> None:
     g = torch.Generator().manual_seed(0)
     clean = torch.rand(4, 10, generator=g)
     noisy = clean + 0.05 * torch.randn(4, 10, generator=g)
@@ -22,7 +28,7 @@ def test_psnr_matches_formula():
     assert psnr(clean, clean.clone()) == math.inf
 
 
-def test_psnr_bad_arguments():
+def test_psnr_bad_arguments() -> None:
     with pytest.raises(ValueError, match=r"clean and reconstructed: expected the same shape"):
         psnr(torch.zeros(2, 3), torch.zeros(3, 2))
     with pytest.raises(ValueError, match="data_range"):
@@ -31,7 +37,9 @@ def test_psnr_bad_arguments():
         psnr(torch.zeros(2), torch.tensor([0.0, math.nan]))
 
 
-def test_denoise_projects_onto_the_model_and_improves_psnr(make_linear_vae):
+def test_denoise_projects_onto_the_model_and_improves_psnr(
+    make_linear_vae: type[LinearGaussianVAE],
+) -> None:
     model = make_linear_vae(d=8, latent=2, s2=0.01)
     clean = model.decode(torch.randn(200, 2, dtype=torch.float64)).detach()  # on the manifold
     noisy = clean + 0.3 * torch.randn_like(clean)
@@ -44,7 +52,7 @@ def test_denoise_projects_onto_the_model_and_improves_psnr(make_linear_vae):
     assert psnr(clean, out, data_range=1.0) > psnr(clean, noisy, data_range=1.0) + 3.0
 
 
-def test_anomaly_scores_are_negative_elbo_or_nll(make_linear_vae):
+def test_anomaly_scores_are_negative_elbo_or_nll(make_linear_vae: type[LinearGaussianVAE]) -> None:
     model = make_linear_vae()
     x = model.sample_data(30)
     elbo_scores = anomaly_scores(model, x, "elbo", batch_size=7)
@@ -56,7 +64,9 @@ def test_anomaly_scores_are_negative_elbo_or_nll(make_linear_vae):
         anomaly_scores(model, x, "mse")  # type: ignore[arg-type]
 
 
-def test_anomaly_scores_separate_out_of_distribution_points(make_linear_vae):
+def test_anomaly_scores_separate_out_of_distribution_points(
+    make_linear_vae: type[LinearGaussianVAE],
+) -> None:
     model = make_linear_vae()
     normal = model.sample_data(100, seed=2)
     outliers = model.sample_data(100, seed=3) + 4.0  # shifted far from p(x)
@@ -65,14 +75,14 @@ def test_anomaly_scores_separate_out_of_distribution_points(make_linear_vae):
     assert anomaly_auc(scores, labels) > 0.95
 
 
-def _pairwise_auc(scores, labels):
+def _pairwise_auc(scores: list[float], labels: torch.Tensor) -> float:
     pos = [s for s, a in zip(scores, labels, strict=True) if a]
     neg = [s for s, a in zip(scores, labels, strict=True) if not a]
     wins = sum((p > n) + 0.5 * (p == n) for p in pos for n in neg)
     return wins / (len(pos) * len(neg))
 
 
-def test_anomaly_auc_known_cases():
+def test_anomaly_auc_known_cases() -> None:
     labels = torch.tensor([0, 0, 0, 1, 1, 1])
     assert anomaly_auc(torch.tensor([1.0, 2, 3, 4, 5, 6]), labels) == 1.0
     assert anomaly_auc(torch.tensor([6.0, 5, 4, 3, 2, 1]), labels) == 0.0
@@ -83,7 +93,7 @@ def test_anomaly_auc_known_cases():
     assert anomaly_auc(scores, labels) == pytest.approx(_pairwise_auc(scores.tolist(), labels))
 
 
-def test_anomaly_auc_gaussian_scores():
+def test_anomaly_auc_gaussian_scores() -> None:
     # Normal ~ N(0, 1), anomalies ~ N(1, 1): AUC = P(Y > X) = Phi(1 / sqrt(2)) = 0.7602.
     # With 4000 + 4000 samples the AUC's standard error is ~0.005; 0.02 is 4 standard errors.
     g = torch.Generator().manual_seed(0)
@@ -93,7 +103,7 @@ def test_anomaly_auc_gaussian_scores():
     assert anomaly_auc(scores, labels) == pytest.approx(expected, abs=0.02)
 
 
-def test_anomaly_auc_bad_arguments():
+def test_anomaly_auc_bad_arguments() -> None:
     with pytest.raises(ValueError, match="both anomalies and normal examples, got 0 anomalies"):
         anomaly_auc(torch.rand(4), torch.zeros(4))
     with pytest.raises(ValueError, match="expected the same length, got 4 and 3"):
@@ -108,7 +118,7 @@ def test_anomaly_auc_bad_arguments():
         anomaly_auc(torch.tensor([0.0, math.nan]), torch.tensor([0, 1]))
 
 
-def test_denoise_needs_reconstruct(make_linear_vae):
+def test_denoise_needs_reconstruct(make_linear_vae: type[LinearGaussianVAE]) -> None:
     with pytest.raises(TypeError, match=r"no method reconstruct\(\)"):
         denoise(nn.Linear(2, 2), torch.zeros(3, 2))
     with pytest.raises(ValueError, match=r"noisy: expected shape \(N, D\)"):

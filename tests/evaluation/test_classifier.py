@@ -120,6 +120,7 @@ def test_shipped_weights_accuracy(shared_data: Path, dataset: str, floor: float)
 
     net = pretrained_classifier(dataset)
     x, y = load(dataset, "test")
+    assert y is not None
     # the full test set takes a few seconds; the documented figures (docs/results.md) are
     # measured on all 10000 images, the floors are the 99% and our Fashion figure
     # rounded down

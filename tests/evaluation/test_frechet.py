@@ -6,7 +6,9 @@ import torch
 from gentorch.evaluation import frechet_distance
 
 
-def _samples_with_exact_moments(mean, cov, n, generator):
+def _samples_with_exact_moments(
+    mean: torch.Tensor, cov: torch.Tensor, n: int, generator: torch.Generator
+) -> torch.Tensor:
     """n samples whose sample mean and unbiased covariance equal `mean` and `cov` exactly."""
     d = mean.shape[0]
     z = torch.randn(n, d, generator=generator, dtype=torch.float64)
@@ -14,10 +16,11 @@ def _samples_with_exact_moments(mean, cov, n, generator):
     # Whiten the sample covariance to the identity, then colour it with chol(cov).
     sample_cov = z.T @ z / (n - 1)
     z = z @ torch.linalg.inv(torch.linalg.cholesky(sample_cov)).T
-    return mean + z @ torch.linalg.cholesky(cov).T
+    samples: torch.Tensor = mean + z @ torch.linalg.cholesky(cov).T
+    return samples
 
 
-def test_diagonal_gaussians_match_closed_form():
+def test_diagonal_gaussians_match_closed_form() -> None:
     g = torch.Generator().manual_seed(0)
     d = 6
     mu1, mu2 = torch.randn(d, dtype=torch.float64), torch.randn(d, dtype=torch.float64)
@@ -30,7 +33,7 @@ def test_diagonal_gaussians_match_closed_form():
     assert frechet_distance(a, b) == pytest.approx(expected, rel=1e-9)
 
 
-def test_commuting_full_covariances_match_closed_form():
+def test_commuting_full_covariances_match_closed_form() -> None:
     g = torch.Generator().manual_seed(1)
     d = 5
     q, _ = torch.linalg.qr(torch.randn(d, d, generator=g, dtype=torch.float64))
@@ -45,7 +48,7 @@ def test_commuting_full_covariances_match_closed_form():
     assert frechet_distance(a, b) == pytest.approx(expected, rel=1e-9)
 
 
-def test_matches_scipy_sqrtm_on_general_covariances():
+def test_matches_scipy_sqrtm_on_general_covariances() -> None:
     g = torch.Generator().manual_seed(2)
     a = torch.randn(400, 8, generator=g) @ torch.randn(8, 8, generator=g)
     b = torch.randn(300, 8, generator=g) @ torch.randn(8, 8, generator=g) + 0.5
@@ -57,7 +60,7 @@ def test_matches_scipy_sqrtm_on_general_covariances():
     assert frechet_distance(a, b) == pytest.approx(expected, rel=1e-6)
 
 
-def test_symmetric_and_zero_for_identical_samples():
+def test_symmetric_and_zero_for_identical_samples() -> None:
     g = torch.Generator().manual_seed(3)
     a = torch.randn(50, 10, generator=g)
     b = torch.randn(80, 10, generator=g) * 2 + 1
@@ -65,7 +68,7 @@ def test_symmetric_and_zero_for_identical_samples():
     assert frechet_distance(a, a) == pytest.approx(0.0, abs=1e-9)
 
 
-def test_singular_covariances_stay_real_and_finite():
+def test_singular_covariances_stay_real_and_finite() -> None:
     # Fewer samples than features: both covariances are rank deficient.
     g = torch.Generator().manual_seed(4)
     a = torch.randn(10, 64, generator=g)
@@ -76,12 +79,12 @@ def test_singular_covariances_stay_real_and_finite():
     assert frechet_distance(a, a.clone()) == pytest.approx(0.0, abs=1e-7)
 
 
-def test_returns_python_float_from_float32_input():
+def test_returns_python_float_from_float32_input() -> None:
     d = frechet_distance(torch.randn(20, 3), torch.randn(20, 3))
     assert type(d) is float
 
 
-def test_bad_inputs_are_named():
+def test_bad_inputs_are_named() -> None:
     with pytest.raises(ValueError, match=r"features_a: need at least 2 samples"):
         frechet_distance(torch.randn(1, 4), torch.randn(5, 4))
     with pytest.raises(ValueError, match=r"features_b: need at least 2 samples"):

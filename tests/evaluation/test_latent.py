@@ -1,8 +1,15 @@
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 import pytest
 import torch
 from torch import nn
 
 from gentorch.evaluation import active_units, kl_per_dimension, posterior_means
+
+if TYPE_CHECKING:
+    from tests.evaluation.conftest import LinearGaussianVAE
 
 
 class _FixedEncoder(nn.Module):
@@ -16,7 +23,7 @@ class _FixedEncoder(nn.Module):
         return x[:, : self.latent], x[:, self.latent :]
 
 
-def test_active_units_counts_variance_above_threshold():
+def test_active_units_counts_variance_above_threshold() -> None:
     g = torch.Generator().manual_seed(0)
     n, latent = 500, 5
     # Per-unit standard deviations of the posterior means across data: variances 1, 0.04,
@@ -37,7 +44,7 @@ def test_active_units_counts_variance_above_threshold():
     assert active_units(model, x, threshold=0.0) == 4
 
 
-def test_kl_per_dimension_matches_brute_force():
+def test_kl_per_dimension_matches_brute_force() -> None:
     g = torch.Generator().manual_seed(1)
     n, latent = 37, 3
     mu = torch.randn(n, latent, generator=g, dtype=torch.float64)
@@ -55,7 +62,9 @@ def test_kl_per_dimension_matches_brute_force():
     torch.testing.assert_close(got, expected / n, rtol=1e-10, atol=1e-12)
 
 
-def test_kl_per_dimension_sums_to_the_elbo_kl_term(make_linear_vae):
+def test_kl_per_dimension_sums_to_the_elbo_kl_term(
+    make_linear_vae: type[LinearGaussianVAE],
+) -> None:
     model = make_linear_vae()
     x = model.sample_data(50)
     mu, logvar = (t.detach() for t in model.encode(x))
@@ -63,7 +72,7 @@ def test_kl_per_dimension_sums_to_the_elbo_kl_term(make_linear_vae):
     assert float(kl_per_dimension(model, x).sum()) == pytest.approx(float(kl_total), rel=1e-10)
 
 
-def test_posterior_means_and_mode_restored(make_linear_vae):
+def test_posterior_means_and_mode_restored(make_linear_vae: type[LinearGaussianVAE]) -> None:
     model = make_linear_vae()
     x = model.sample_data(9)
     model.train()
@@ -73,7 +82,7 @@ def test_posterior_means_and_mode_restored(make_linear_vae):
     assert not mu.requires_grad
 
 
-def test_bad_arguments():
+def test_bad_arguments() -> None:
     model = _FixedEncoder(2)
     with pytest.raises(ValueError, match="at least 2 examples"):
         active_units(model, torch.zeros(1, 4))

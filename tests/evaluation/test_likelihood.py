@@ -1,4 +1,7 @@
+from __future__ import annotations
+
 import math
+from typing import TYPE_CHECKING, Any, cast
 
 import pytest
 import torch
@@ -7,12 +10,17 @@ from torch import nn
 from gentorch import evaluation
 from gentorch.evaluation import log_likelihood, nll
 
+if TYPE_CHECKING:
+    from tests.evaluation.conftest import LinearGaussianVAE
+
 
 def _gen(seed: int = 0) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
 
 
-def test_estimate_converges_to_exact_log_likelihood(make_linear_vae):
+def test_estimate_converges_to_exact_log_likelihood(
+    make_linear_vae: type[LinearGaussianVAE],
+) -> None:
     # q has 3x the posterior variance and a shifted mean: ELBO gap ~4.1 nats.
     model = make_linear_vae(var_scale=3.0, shift=0.5)
     x = model.sample_data(100)
@@ -27,7 +35,7 @@ def test_estimate_converges_to_exact_log_likelihood(make_linear_vae):
     assert abs(gap[5000]) < 0.02
 
 
-def test_per_point_estimates_match_exact_values(make_linear_vae):
+def test_per_point_estimates_match_exact_values(make_linear_vae: type[LinearGaussianVAE]) -> None:
     model = make_linear_vae()
     x = model.sample_data(20)
     exact = model.exact_log_prob(x).detach()
@@ -55,7 +63,9 @@ class _ReplayModel(nn.Module):
 
 
 @pytest.mark.parametrize(("batch_size", "chunk_size"), [(None, None), (1, 1), (3, 7), (50, 64)])
-def test_chunking_and_batching_combine_exactly(batch_size, chunk_size):
+def test_chunking_and_batching_combine_exactly(
+    batch_size: int | None, chunk_size: int | None
+) -> None:
     k, n = 64, 10
     g = _gen(1)
     # Log-weights around -1e4 (exp underflows) with spread: a naive mean of exp would give -inf.
@@ -71,7 +81,7 @@ def test_chunking_and_batching_combine_exactly(batch_size, chunk_size):
     assert stderr == pytest.approx(float(expected.std()) / math.sqrt(n), rel=1e-9)
 
 
-def test_model_calls_are_batched_and_chunked(make_linear_vae):
+def test_model_calls_are_batched_and_chunked(make_linear_vae: type[LinearGaussianVAE]) -> None:
     model = make_linear_vae()
     x = model.sample_data(10)
     log_likelihood(model, x, 25, batch_size=4, chunk_size=10)
@@ -79,7 +89,9 @@ def test_model_calls_are_batched_and_chunked(make_linear_vae):
     assert model.calls == [(m, b, False) for b in (4, 4, 2) for m in (10, 10, 5)]
 
 
-def test_same_generator_same_estimate_and_global_rng_untouched(make_linear_vae):
+def test_same_generator_same_estimate_and_global_rng_untouched(
+    make_linear_vae: type[LinearGaussianVAE],
+) -> None:
     model = make_linear_vae()
     x = model.sample_data(30)
     state = torch.get_rng_state()
@@ -91,7 +103,9 @@ def test_same_generator_same_estimate_and_global_rng_untouched(make_linear_vae):
     assert torch.equal(torch.get_rng_state(), state)
 
 
-def test_chunked_and_unchunked_agree_statistically(make_linear_vae):
+def test_chunked_and_unchunked_agree_statistically(
+    make_linear_vae: type[LinearGaussianVAE],
+) -> None:
     # Different chunkings draw different noise; with the same generator the two estimates still
     # agree within Monte Carlo error (per-point std ~sqrt(0.16 / 200) ~ 0.03, mean over 200
     # points ~ 2e-3; 0.01 nats is ~5 std of the difference).
@@ -102,7 +116,7 @@ def test_chunked_and_unchunked_agree_statistically(make_linear_vae):
     assert full == pytest.approx(chunked, abs=0.01)
 
 
-def test_mode_restored_and_no_autograd(make_linear_vae):
+def test_mode_restored_and_no_autograd(make_linear_vae: type[LinearGaussianVAE]) -> None:
     model = make_linear_vae()
     x = model.sample_data(4)
     model.train()
@@ -116,7 +130,9 @@ def test_mode_restored_and_no_autograd(make_linear_vae):
     assert math.isfinite(test_elbo[0])
 
 
-def test_progress_bar(capsys, make_linear_vae):
+def test_progress_bar(
+    capsys: pytest.CaptureFixture[str], make_linear_vae: type[LinearGaussianVAE]
+) -> None:
     model = make_linear_vae()
     x = model.sample_data(8)
     nll(model, x, 4, progress=True)
@@ -125,7 +141,7 @@ def test_progress_bar(capsys, make_linear_vae):
     assert capsys.readouterr().err == ""
 
 
-def test_test_elbo_matches_brute_force(make_linear_vae):
+def test_test_elbo_matches_brute_force(make_linear_vae: type[LinearGaussianVAE]) -> None:
     model = make_linear_vae()
     x = model.sample_data(101)
     mean, stderr = evaluation.test_elbo(model, x, batch_size=16)
@@ -136,18 +152,18 @@ def test_test_elbo_matches_brute_force(make_linear_vae):
     assert bool((per_point <= model.exact_log_prob(x).detach() + 1e-9).all())
 
 
-def test_test_elbo_is_not_collected_by_pytest():
-    assert evaluation.test_elbo.__test__ is False
+def test_test_elbo_is_not_collected_by_pytest() -> None:
+    assert cast(Any, evaluation.test_elbo).__test__ is False
 
 
-def test_single_example_has_nan_stderr(make_linear_vae):
+def test_single_example_has_nan_stderr(make_linear_vae: type[LinearGaussianVAE]) -> None:
     model = make_linear_vae()
     mean, stderr = nll(model, model.sample_data(1), 10, progress=False)
     assert math.isfinite(mean)
     assert math.isnan(stderr)
 
 
-def test_bad_arguments_are_named(make_linear_vae):
+def test_bad_arguments_are_named(make_linear_vae: type[LinearGaussianVAE]) -> None:
     model = make_linear_vae()
     x = model.sample_data(4)
     with pytest.raises(ValueError, match=r"images: expected shape \(N, D\).*got \(4, 2, 2\)"):
@@ -172,7 +188,7 @@ class _BadShapeModel(nn.Module):
         return torch.zeros(x.shape[0], 1)
 
 
-def test_model_returning_wrong_shapes_is_reported():
+def test_model_returning_wrong_shapes_is_reported() -> None:
     x = torch.rand(3, 5)
     with pytest.raises(ValueError, match=r"expected shape \(4, 3\) = \(k, B\), got \(3, 4\)"):
         log_likelihood(_BadShapeModel(), x, 4)
@@ -180,7 +196,7 @@ def test_model_returning_wrong_shapes_is_reported():
         evaluation.test_elbo(_BadShapeModel(), x)
 
 
-def test_non_finite_weights_are_reported():
+def test_non_finite_weights_are_reported() -> None:
     table = torch.zeros(4, 2)
     table[:, 1] = float("nan")
     with pytest.raises(ValueError, match="non-finite estimates for 1 of 2 examples"):

@@ -11,7 +11,7 @@ from gentorch.evaluation import log_likelihood, nll
 from gentorch.models import VAE, ConditionalVAE
 
 
-def test_one_call_equals_the_models_own_iwae_bound():
+def test_one_call_equals_the_models_own_iwae_bound() -> None:
     model = VAE(12, [16], 3)
     x = torch.rand(6, 12)
     torch.manual_seed(7)
@@ -22,7 +22,7 @@ def test_one_call_equals_the_models_own_iwae_bound():
     torch.testing.assert_close(ours, theirs)
 
 
-def test_conditional_vae_takes_labels():
+def test_conditional_vae_takes_labels() -> None:
     model = ConditionalVAE(12, [16], 2, num_classes=3)
     x, y = torch.rand(7, 12), torch.tensor([0, 1, 2, 0, 1, 2, 0])
     torch.manual_seed(3)
@@ -38,7 +38,7 @@ def test_conditional_vae_takes_labels():
         nll(model, x, 5, labels=y[:3], progress=False)
 
 
-def test_latent_statistics_denoise_and_anomaly_scores_pass_labels_in_batches():
+def test_latent_statistics_denoise_and_anomaly_scores_pass_labels_in_batches() -> None:
     torch.manual_seed(0)
     model = ConditionalVAE(12, [16], 3, num_classes=3).eval()
     x, y = torch.rand(10, 12), torch.tensor([0, 1, 2, 0, 1, 2, 0, 1, 2, 2])
@@ -70,7 +70,7 @@ def test_latent_statistics_denoise_and_anomaly_scores_pass_labels_in_batches():
         evaluation.posterior_means(model, x, labels=y[:4])
 
 
-def test_iwae_tightens_on_a_trained_model_and_latent_statistics_run():
+def test_iwae_tightens_on_a_trained_model_and_latent_statistics_run() -> None:
     torch.manual_seed(0)
     # Four binary prototypes with 5% of pixels flipped: data with latent structure.
     prototypes = (torch.rand(4, 12) < 0.5).float()
@@ -109,5 +109,7 @@ def test_iwae_tightens_on_a_trained_model_and_latent_statistics_run():
         (10, 7, 3, (7, 3)),
     ],
 )
-def test_default_sizes_bound_the_rows_per_call(k, batch_size, chunk_size, expected):
+def test_default_sizes_bound_the_rows_per_call(
+    k: int, batch_size: int | None, chunk_size: int | None, expected: tuple[int, int]
+) -> None:
     assert likelihood_module._sizes(k, 100, batch_size, chunk_size) == expected

@@ -5,12 +5,15 @@ from __future__ import annotations
 import runpy
 from pathlib import Path
 
+import pytest
 import torch
 
 SCRIPT = Path(__file__).resolve().parents[2] / "examples" / "reparameterization_trick.py"
 
 
-def test_walkthrough_runs_and_shows_the_blocked_and_the_fixed_gradient(capsys):
+def test_walkthrough_runs_and_shows_the_blocked_and_the_fixed_gradient(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     main = runpy.run_path(str(SCRIPT))["main"]
     out = main(steps=150)  # on one thread, as the script runs (tests/conftest.py sets it)
     printed = capsys.readouterr().out

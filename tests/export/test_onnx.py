@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import pytest
 import torch
 from torch import nn
@@ -5,7 +7,7 @@ from torch import nn
 from gentorch.export import export_onnx, run_onnx, verify_onnx
 
 
-def test_roundtrip_matches_eager_with_dynamic_batch(tmp_path):
+def test_roundtrip_matches_eager_with_dynamic_batch(tmp_path: Path) -> None:
     torch.manual_seed(0)
     model = nn.Sequential(nn.Linear(4, 8), nn.Tanh(), nn.Linear(8, 2))
     path = export_onnx(model, (torch.randn(3, 4),), tmp_path / "m.onnx")
@@ -15,7 +17,7 @@ def test_roundtrip_matches_eager_with_dynamic_batch(tmp_path):
     assert out.shape == (7, 2)
 
 
-def test_verify_detects_a_different_model(tmp_path):
+def test_verify_detects_a_different_model(tmp_path: Path) -> None:
     torch.manual_seed(0)
     model = nn.Linear(4, 2)
     path = export_onnx(model, (torch.randn(3, 4),), tmp_path / "m.onnx")
@@ -25,7 +27,7 @@ def test_verify_detects_a_different_model(tmp_path):
         verify_onnx(model, path, (torch.randn(3, 4),))
 
 
-def test_bad_arguments_are_named():
+def test_bad_arguments_are_named() -> None:
     with pytest.raises(TypeError, match="module"):
         export_onnx("not a module", (torch.randn(1),), "/tmp/x.onnx")  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="example_inputs"):

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 import torch
@@ -30,7 +32,7 @@ def _explicit_norm(conv: nn.Module, input_shape: tuple[int, ...]) -> float:
     return float(torch.linalg.matrix_norm(columns.reshape(n, -1), ord=2))
 
 
-CASES = [
+CASES: list[tuple[str, Callable[[], nn.Module], tuple[int, ...]]] = [
     ("zeros", lambda: nn.Conv2d(3, 4, 3, padding=1), (3, 6, 6)),
     ("stride-dilation-groups", lambda: nn.Conv2d(4, 6, 3, 2, 1, 2, groups=2), (4, 7, 7)),
     ("conv1d-reflect", lambda: nn.Conv1d(3, 5, 5, padding=2, padding_mode="reflect"), (3, 9)),
@@ -58,7 +60,9 @@ CASES = [
 
 
 @pytest.mark.parametrize(("label", "make", "shape"), CASES, ids=[c[0] for c in CASES])
-def test_power_and_lanczos_match_svd_of_explicit_operator(label, make, shape) -> None:
+def test_power_and_lanczos_match_svd_of_explicit_operator(
+    label: str, make: Callable[[], nn.Module], shape: tuple[int, ...]
+) -> None:
     conv = make()
     exact = _explicit_norm(conv, shape)
     for method in ("power", "lanczos"):
@@ -69,7 +73,9 @@ def test_power_and_lanczos_match_svd_of_explicit_operator(label, make, shape) ->
 @pytest.mark.parametrize(
     ("label", "make", "shape"), [c for c in CASES if "circular" in c[0]], ids=lambda c: str(c)
 )
-def test_fft_matches_svd_for_circular_padding(label, make, shape) -> None:
+def test_fft_matches_svd_for_circular_padding(
+    label: str, make: Callable[[], nn.Module], shape: tuple[int, ...]
+) -> None:
     conv = make()
     exact = _explicit_norm(conv, shape)
     got = float(conv_operator_norm(conv, shape, method="fft"))
@@ -97,7 +103,7 @@ def test_fft_refuses_what_it_cannot_compute_exactly() -> None:
         ((nn.Conv2d(3, 4, 3), (3, 8, 8), "svd"), ValueError, "method: expected one of"),
     ],
 )
-def test_bad_arguments(args, error, match) -> None:
+def test_bad_arguments(args: tuple[Any, ...], error: type[Exception], match: str) -> None:
     with pytest.raises(error, match=match):
         conv_operator_norm(*args)
 
@@ -108,6 +114,7 @@ def test_pytorch_sn_conv_is_not_1_lipschitz_but_operator_mode_is() -> None:
     torch.manual_seed(0)
     conv = nn.Conv2d(16, 16, 3, padding=1)
     theirs = parametrizations.spectral_norm(conv).eval()
+    assert isinstance(theirs, nn.Conv2d)
     with torch.no_grad():
         for _ in range(100):  # make PyTorch's own estimate converge
             theirs.train()
@@ -137,7 +144,7 @@ def test_pytorch_sn_conv_is_not_1_lipschitz_but_operator_mode_is() -> None:
         lambda: nn.ConvTranspose2d(3, 4, 4, stride=2, padding=1),
     ],
 )
-def test_operator_mode_tracks_the_operator_norm_in_training(make) -> None:
+def test_operator_mode_tracks_the_operator_norm_in_training(make: Callable[[], nn.Module]) -> None:
     shape = (3, 8, 8)
     sn = SpectralNorm(make(), mode="operator", input_shape=shape)
     assert sn.u.shape[0] == sn.module.out_channels
@@ -194,6 +201,7 @@ def _with_weight(conv: nn.Module, weight: torch.Tensor) -> nn.Module:
     import copy
 
     other = copy.deepcopy(conv)
+    assert isinstance(other.weight, torch.Tensor)
     other.weight.data.copy_(weight)
     return other
 
@@ -213,7 +221,8 @@ def test_operator_mode_bad_arguments() -> None:
 def _input_gradient_norms(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
     x = x.clone().requires_grad_()
     (g,) = torch.autograd.grad(model(x).sum(), x)
-    return g.flatten(1).norm(dim=1)
+    norms: torch.Tensor = g.flatten(1).norm(dim=1)
+    return norms
 
 
 def test_lipschitz_bound_holds_at_many_random_points() -> None:
@@ -270,6 +279,7 @@ def test_lipschitz_layer_constants_are_valid_and_tight_where_exact() -> None:
         assert bound <= 2.5 * exact, (conv, bound, exact)
     # pooling and batch norm against sampled Jacobians
     bn = nn.BatchNorm1d(3).eval()
+    assert bn.running_var is not None
     bn.running_var.copy_(torch.tensor([0.25, 1.0, 4.0]))
     bn.weight.data.copy_(torch.tensor([1.0, -3.0, 0.5]))
     assert lipschitz_bound(bn, (3,)).bound == pytest.approx(3.0 / math.sqrt(1 + bn.eps))

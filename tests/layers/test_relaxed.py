@@ -18,12 +18,14 @@ from gentorch.layers import GumbelSoftmax, RelaxedBernoulli
 
 P_MIN = 1e-3
 
+RelaxedCls = type[GumbelSoftmax] | type[RelaxedBernoulli]
+
 
 def _gen(seed: int = 1) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
 
 
-def test_gumbel_argmax_is_an_exact_categorical_sample_chi_square():
+def test_gumbel_argmax_is_an_exact_categorical_sample_chi_square() -> None:
     probs = torch.tensor([0.1, 0.2, 0.3, 0.4])
     n = 20_000
     y = GumbelSoftmax(temperature=0.7)(probs.log(), n_samples=n, generator=_gen(3))
@@ -35,10 +37,11 @@ def test_gumbel_argmax_is_an_exact_categorical_sample_chi_square():
 
 def _binary_concrete_cdf(y: np.ndarray, logit: float, tau: float) -> np.ndarray:
     # y = sigmoid((logit + l) / tau), l ~ Logistic(0, 1): P(Y <= y) = sigmoid(tau logit(y) - logit)
-    return special.expit(tau * special.logit(y) - logit)
+    cdf: np.ndarray = special.expit(tau * special.logit(y) - logit)
+    return cdf
 
 
-def test_two_class_concrete_matches_its_exact_cdf_ks():
+def test_two_class_concrete_matches_its_exact_cdf_ks() -> None:
     # With two classes, y_0 = sigmoid((l_0 - l_1 + g_0 - g_1) / tau) and g_0 - g_1 ~ Logistic.
     logits = torch.tensor([0.8, -0.4], dtype=torch.float64)
     tau = 0.6
@@ -48,7 +51,7 @@ def test_two_class_concrete_matches_its_exact_cdf_ks():
     assert stats.kstest(y0, lambda v: _binary_concrete_cdf(v, delta, 1.3 * tau)).pvalue < P_MIN
 
 
-def test_relaxed_bernoulli_matches_its_exact_cdf_ks():
+def test_relaxed_bernoulli_matches_its_exact_cdf_ks() -> None:
     logit, tau = -0.5, 0.4
     y = (
         RelaxedBernoulli(tau)(
@@ -66,25 +69,29 @@ def _exact_grad_of_expected_sigmoid(delta: float, tau: float) -> float:
     # integrated against the logistic density by quadrature.
     def integrand(l: float) -> float:
         s = special.expit((delta + l) / tau)
-        return s * (1 - s) / tau * stats.logistic.pdf(l)
+        density: float = s * (1 - s) / tau * stats.logistic.pdf(l)
+        return density
 
+    value: float
+    err: float
     value, err = integrate.quad(integrand, -np.inf, np.inf)
     assert err < 1e-8
     return value
 
 
-def test_relaxed_bernoulli_pathwise_gradient_matches_quadrature():
+def test_relaxed_bernoulli_pathwise_gradient_matches_quadrature() -> None:
     logit, tau = 0.3, 0.8
     logits = torch.tensor([logit], dtype=torch.float64, requires_grad=True)
     RelaxedBernoulli(tau)(logits, n_samples=200_000, generator=_gen(7)).mean().backward()
     # per-sample gradient is bounded by 1 / (4 tau) = 0.31, so the MC std is < 7e-4;
     # atol 3e-3 is > 4 standard deviations.
+    assert logits.grad is not None
     assert logits.grad.item() == pytest.approx(
         _exact_grad_of_expected_sigmoid(logit, tau), abs=3e-3
     )
 
 
-def test_gumbel_softmax_pathwise_gradient_matches_quadrature():
+def test_gumbel_softmax_pathwise_gradient_matches_quadrature() -> None:
     # Two classes: E[y_0] depends on delta = l_0 - l_1 only, so dE[y_0]/dl_0 = -dE[y_0]/dl_1.
     logits = torch.tensor([0.4, -0.2], dtype=torch.float64, requires_grad=True)
     tau = 0.8
@@ -96,7 +103,9 @@ def test_gumbel_softmax_pathwise_gradient_matches_quadrature():
 
 
 @pytest.mark.parametrize("layer_cls", [GumbelSoftmax, RelaxedBernoulli])
-def test_hard_mode_returns_exact_discrete_values_with_the_relaxed_gradient(layer_cls):
+def test_hard_mode_returns_exact_discrete_values_with_the_relaxed_gradient(
+    layer_cls: RelaxedCls,
+) -> None:
     logits = torch.randn(6, 5, dtype=torch.float64, requires_grad=True)
     soft = layer_cls(0.5)(logits, generator=_gen())
     hard = layer_cls(0.5, hard=True)(logits, generator=_gen())
@@ -113,7 +122,7 @@ def test_hard_mode_returns_exact_discrete_values_with_the_relaxed_gradient(layer
 
 
 @pytest.mark.parametrize("layer_cls", [GumbelSoftmax, RelaxedBernoulli])
-def test_gradcheck_gradgradcheck_shapes_and_simplex(layer_cls):
+def test_gradcheck_gradgradcheck_shapes_and_simplex(layer_cls: RelaxedCls) -> None:
     layer = layer_cls(0.7)
     logits = torch.randn(3, 4, dtype=torch.float64, requires_grad=True)
     assert gradcheck(lambda t: layer(t, n_samples=2, generator=_gen()), (logits,))
@@ -132,7 +141,7 @@ def test_gradcheck_gradgradcheck_shapes_and_simplex(layer_cls):
         torch.testing.assert_close(y32.sum(-1), torch.ones(5, 3))
 
 
-def test_eval_modes():
+def test_eval_modes() -> None:
     logits = torch.tensor([[2.0, -1.0, 0.5]])
     g = GumbelSoftmax().eval()
     torch.testing.assert_close(g(logits), torch.softmax(logits, -1))
@@ -146,7 +155,7 @@ def test_eval_modes():
     assert not torch.equal(s(logits), torch.sigmoid(logits))
 
 
-def test_extreme_logits_and_low_temperature_stay_finite():
+def test_extreme_logits_and_low_temperature_stay_finite() -> None:
     logits = torch.tensor([[1e4, -1e4, 0.0]], dtype=torch.float16)
     for layer in (GumbelSoftmax(0.01), RelaxedBernoulli(0.01)):
         y = layer(logits, n_samples=500, generator=_gen())
@@ -154,7 +163,7 @@ def test_extreme_logits_and_low_temperature_stay_finite():
         assert y.dtype == torch.float16
 
 
-def test_bad_arguments_are_named():
+def test_bad_arguments_are_named() -> None:
     with pytest.raises(ValueError, match=r"temperature.*0\.0"):
         GumbelSoftmax(temperature=0.0)
     with pytest.raises(ValueError, match=r"temperature.*nan"):

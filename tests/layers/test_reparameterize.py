@@ -6,6 +6,7 @@ import doctest
 import importlib
 import math
 import weakref
+from typing import Any
 
 import numpy as np
 import pytest
@@ -49,7 +50,7 @@ def _pair(*shape: int, dtype: torch.dtype = torch.float64) -> tuple[torch.Tensor
 
 
 @pytest.mark.parametrize("n_samples", [None, 3])
-def test_value_is_mu_plus_sigma_eps_with_the_generators_noise(n_samples):
+def test_value_is_mu_plus_sigma_eps_with_the_generators_noise(n_samples: int | None) -> None:
     mu, logvar = _pair(4, 5)
     z = reparameterize(mu, logvar, n_samples=n_samples, generator=_gen())
     shape = (4, 5) if n_samples is None else (3, 4, 5)
@@ -59,7 +60,9 @@ def test_value_is_mu_plus_sigma_eps_with_the_generators_noise(n_samples):
 
 
 @pytest.mark.parametrize("n_samples", [None, 3])
-def test_value_is_bit_for_bit_the_plain_formula_with_the_same_noise(n_samples):
+def test_value_is_bit_for_bit_the_plain_formula_with_the_same_noise(
+    n_samples: int | None,
+) -> None:
     # The layer draws 0.5 * eps and adds 2 * h (h = 0.5 * sigma * eps): scalings by powers of
     # two are exact, so float32 z equals the plain formula's exactly, not just closely.
     mu = torch.randn(64, 7) * 3
@@ -71,7 +74,7 @@ def test_value_is_bit_for_bit_the_plain_formula_with_the_same_noise(n_samples):
 
 
 @pytest.mark.parametrize("n_samples", [None, 3])
-def test_backward_is_g_and_half_g_eps_sigma_summed_over_samples(n_samples):
+def test_backward_is_g_and_half_g_eps_sigma_summed_over_samples(n_samples: int | None) -> None:
     mu, logvar = _pair(4, 5)
     z = reparameterize(mu, logvar, n_samples=n_samples, generator=_gen())
     g = torch.randn_like(z)
@@ -85,7 +88,7 @@ def test_backward_is_g_and_half_g_eps_sigma_summed_over_samples(n_samples):
 
 
 @pytest.mark.parametrize("n_samples", [None, 2])
-def test_gradcheck_and_gradgradcheck_float64(n_samples):
+def test_gradcheck_and_gradgradcheck_float64(n_samples: int | None) -> None:
     mu, logvar = _pair(3, 4)
 
     def f(m: torch.Tensor, lv: torch.Tensor) -> torch.Tensor:
@@ -95,14 +98,14 @@ def test_gradcheck_and_gradgradcheck_float64(n_samples):
     assert gradgradcheck(f, (mu, logvar))
 
 
-def test_gradcheck_through_the_module_with_the_concatenated_layout():
+def test_gradcheck_through_the_module_with_the_concatenated_layout() -> None:
     layer = Reparameterize()
     x = torch.randn(3, 8, dtype=torch.float64, requires_grad=True)
     assert gradcheck(lambda t: layer(t, generator=_gen()), (x,))
     assert gradgradcheck(lambda t: layer(t, generator=_gen()), (x,))
 
 
-def test_gradient_penalty_matches_the_plain_formula():
+def test_gradient_penalty_matches_the_plain_formula() -> None:
     # A double-backward use: || d(sum z^3)/d(mu, logvar) ||^2 differentiated again.
     mu, logvar = _pair(4, 3)
     eps = _eps((4, 3), dtype=torch.float64)
@@ -118,7 +121,9 @@ def test_gradient_penalty_matches_the_plain_formula():
 
 
 @pytest.mark.parametrize("n_samples", [None, 3])
-def test_direct_apply_matches_function_apply(monkeypatch, n_samples):
+def test_direct_apply_matches_function_apply(
+    monkeypatch: pytest.MonkeyPatch, n_samples: int | None
+) -> None:
     # Eager calls use the C entry point of Function.apply; without the private helper it
     # relies on, the public Function.apply runs: both give the same values and gradients.
     results = []
@@ -134,7 +139,7 @@ def test_direct_apply_matches_function_apply(monkeypatch, n_samples):
         assert torch.equal(a, b)
 
 
-def test_saves_one_tensor_of_the_shape_of_z_for_backward():
+def test_saves_one_tensor_of_the_shape_of_z_for_backward() -> None:
     mu, logvar = _pair(6, 4, dtype=torch.float32)
     for k, shape in ((None, (6, 4)), (5, (5, 6, 4))):
         saved: list[torch.Size] = []
@@ -149,7 +154,7 @@ def test_saves_one_tensor_of_the_shape_of_z_for_backward():
         z.sum().backward()
 
 
-def test_pathwise_gradient_of_expected_square_matches_closed_form():
+def test_pathwise_gradient_of_expected_square_matches_closed_form() -> None:
     # E[z^2] = mu^2 + exp(logvar): d/dmu = 2 mu, d/dlogvar = exp(logvar).
     mu = torch.tensor([0.5, -1.0], dtype=torch.float64, requires_grad=True)
     logvar = torch.tensor([0.2, -0.7], dtype=torch.float64, requires_grad=True)
@@ -161,7 +166,7 @@ def test_pathwise_gradient_of_expected_square_matches_closed_form():
     torch.testing.assert_close(logvar.grad, torch.exp(logvar.detach()), atol=0.02, rtol=0)
 
 
-def test_samples_follow_the_gaussian_ks():
+def test_samples_follow_the_gaussian_ks() -> None:
     mu, logvar = torch.tensor([1.5]), torch.tensor([math.log(4.0)])
     z = reparameterize(mu, logvar, n_samples=5000, generator=_gen(7)).flatten()
     # With a fixed seed the p-value is deterministic; 1e-3 rejects only a clearly wrong law
@@ -173,7 +178,7 @@ def test_samples_follow_the_gaussian_ks():
 
 
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float32])
-def test_extreme_logvar_never_overflows(dtype):
+def test_extreme_logvar_never_overflows(dtype: torch.dtype) -> None:
     mu = torch.zeros(2, 3, dtype=dtype)
     logvar = torch.tensor([[1e4, 88.0, 11.0], [-1e4, -200.0, -30.0]], dtype=dtype)
     z = reparameterize(mu, logvar, generator=_gen())
@@ -183,7 +188,7 @@ def test_extreme_logvar_never_overflows(dtype):
     assert math.exp(hi) < 65504  # float16 max
 
 
-def test_gradient_at_the_clamp_is_straight_through():
+def test_gradient_at_the_clamp_is_straight_through() -> None:
     mu = torch.zeros(3, dtype=torch.float64, requires_grad=True)
     logvar = torch.tensor([50.0, 11.0, -80.0], dtype=torch.float64, requires_grad=True)
     z = reparameterize(mu, logvar, generator=_gen())
@@ -193,10 +198,11 @@ def test_gradient_at_the_clamp_is_straight_through():
     torch.testing.assert_close(z.detach(), sigma * eps)
     # Not zero outside [lo, hi]: 0.5 * g * eps * sigma(clamped) everywhere.
     torch.testing.assert_close(logvar.grad, 0.5 * eps * sigma)
+    assert logvar.grad is not None
     assert (logvar.grad != 0).all()
 
 
-def test_custom_logvar_range():
+def test_custom_logvar_range() -> None:
     mu, logvar = torch.zeros(2), torch.tensor([5.0, -5.0])
     z = reparameterize(mu, logvar, generator=_gen(), logvar_range=(-1.0, 1.0))
     torch.testing.assert_close(z, torch.exp(torch.tensor([0.5, -0.5])) * _eps((2,)))
@@ -205,7 +211,7 @@ def test_custom_logvar_range():
 # --- the module ----------------------------------------------------------------------------
 
 
-def test_module_has_no_parameters_and_accepts_both_layouts():
+def test_module_has_no_parameters_and_accepts_both_layouts() -> None:
     layer = Reparameterize()
     assert list(layer.parameters()) == []
     mu, logvar = torch.randn(2, 3, 4), torch.randn(2, 3, 4)
@@ -215,7 +221,7 @@ def test_module_has_no_parameters_and_accepts_both_layouts():
     torch.testing.assert_close(a, b)
 
 
-def test_training_samples_eval_follows_eval_mode():
+def test_training_samples_eval_follows_eval_mode() -> None:
     mu, logvar = torch.randn(5, 2), torch.zeros(5, 2)
     layer = Reparameterize()
     assert not torch.equal(layer((mu, logvar)), mu)
@@ -228,14 +234,14 @@ def test_training_samples_eval_follows_eval_mode():
     torch.testing.assert_close(sampler((mu, logvar), generator=_gen()), mu + _eps((5, 2)))
 
 
-def test_n_samples_default_and_override():
+def test_n_samples_default_and_override() -> None:
     layer = Reparameterize(n_samples=3)
     x = torch.randn(4, 6)
     assert layer(x).shape == (3, 4, 3)
     assert layer(x, n_samples=2).shape == (2, 4, 3)
 
 
-def test_generator_makes_sampling_reproducible_and_noise_keeps_dtype():
+def test_generator_makes_sampling_reproducible_and_noise_keeps_dtype() -> None:
     layer = Reparameterize()
     x = torch.randn(8, 4, dtype=torch.float64)
     assert torch.equal(layer(x, generator=_gen(5)), layer(x, generator=_gen(5)))
@@ -255,7 +261,7 @@ def test_generator_makes_sampling_reproducible_and_noise_keeps_dtype():
     ],
     ids=lambda v: type(v).__name__ if isinstance(v, torch.nn.Module) else str(v),
 )
-def test_noise_and_gradients_stay_on_the_inputs_device(layer, width):
+def test_noise_and_gradients_stay_on_the_inputs_device(layer: torch.nn.Module, width: int) -> None:
     # "meta" tensors have no data: a hidden host round trip (.cpu(), .item(), a CPU-made noise
     # tensor mixed in) raises, so passing here shows everything is created on x's device.
     x = torch.randn(5, width, device="meta", requires_grad=True)
@@ -269,7 +275,7 @@ def test_noise_and_gradients_stay_on_the_inputs_device(layer, width):
     assert rv(n_samples=2).device.type == "meta"
 
 
-def test_bad_input_raises_named_errors():
+def test_bad_input_raises_named_errors() -> None:
     layer = Reparameterize(check_finite=True)
     with pytest.raises(ValueError, match=r"x: expected shape \(\.\.\., 2 \* L\).*\(4, 5\)"):
         layer(torch.zeros(4, 5))
@@ -293,7 +299,7 @@ def test_bad_input_raises_named_errors():
     with pytest.raises(ValueError, match="logvar_range"):
         Reparameterize(logvar_range=(3.0, -3.0))
     with pytest.raises(TypeError, match="pair"):
-        layer((torch.zeros(2), torch.zeros(2), torch.zeros(2)))  # type: ignore[arg-type]
+        layer((torch.zeros(2), torch.zeros(2), torch.zeros(2)))
     with pytest.raises(
         ValueError, match=r"mu and logvar.*torch\.float32 on cpu and torch\.float64"
     ):
@@ -304,7 +310,7 @@ def test_bad_input_raises_named_errors():
         reparameterize(torch.zeros(2), [0.0, 0.0])  # type: ignore[arg-type]
 
 
-def test_nan_passes_silently_without_check_finite():
+def test_nan_passes_silently_without_check_finite() -> None:
     z = Reparameterize()(torch.full((1, 2), float("nan")))
     assert torch.isnan(z).all()
 
@@ -312,7 +318,7 @@ def test_nan_passes_silently_without_check_finite():
 # --- diagnostics ---------------------------------------------------------------------------
 
 
-def test_diagnostics_match_gaussian_kl_and_count_active_units():
+def test_diagnostics_match_gaussian_kl_and_count_active_units() -> None:
     torch.manual_seed(0)
     B = 256
     # Dimension 0 carries information (Var_x(mu) = 1); dimension 1 is collapsed
@@ -331,7 +337,7 @@ def test_diagnostics_match_gaussian_kl_and_count_active_units():
     assert d["n_rows"] == B
 
 
-def test_diagnostics_against_brute_force_over_all_leading_dimensions():
+def test_diagnostics_against_brute_force_over_all_leading_dimensions() -> None:
     # (2, 64, 4) input: averages run over the 128 rows; logvar partly beyond the clamp.
     g = _gen(11)
     scales = torch.tensor([1.0, 0.05, 0.2, 0.08])  # Var_x(mu) ~ 1, 0.0025, 0.04, 0.0064
@@ -349,6 +355,7 @@ def test_diagnostics_against_brute_force_over_all_leading_dimensions():
             0.5 * (mj * mj + math.exp(lj) - 1.0 - lj) for mj, lj in zip(row_mu, row_lv, strict=True)
         ]
     kl /= len(m)
+    assert isinstance(d["kl_per_dim"], torch.Tensor)
     torch.testing.assert_close(d["kl_per_dim"].double(), torch.from_numpy(kl), rtol=1e-5, atol=0)
     assert d["kl_total"] == pytest.approx(kl.sum(), rel=1e-5)
     assert d["mean_abs_mu"] == pytest.approx(np.abs(m).mean(), rel=1e-5)
@@ -367,17 +374,17 @@ class _Tagged(torch.autograd.Function):
     """Identity whose graph node keeps ``marker`` alive for as long as the graph exists."""
 
     @staticmethod
-    def forward(ctx, x, marker):  # type: ignore[no-untyped-def]
+    def forward(ctx: Any, x: torch.Tensor, marker: _Marker) -> torch.Tensor:
         ctx.marker = marker
         return x.clone()
 
     @staticmethod
-    def backward(ctx, g):  # type: ignore[no-untyped-def]
+    def backward(ctx: Any, g: torch.Tensor) -> tuple[torch.Tensor, None]:
         return g, None
 
 
 @pytest.mark.parametrize("layout", ["concat", "pair"])
-def test_nothing_cached_keeps_the_autograd_graph_alive(layout):
+def test_nothing_cached_keeps_the_autograd_graph_alive(layout: str) -> None:
     layer = Reparameterize(track_diagnostics=True)
     marker = _Marker()
     ref = weakref.ref(marker)
@@ -395,7 +402,7 @@ def test_nothing_cached_keeps_the_autograd_graph_alive(layout):
     assert all(t.grad_fn is None and not t.requires_grad for t in layer._last)
 
 
-def test_reset_state_clears_diagnostics():
+def test_reset_state_clears_diagnostics() -> None:
     layer = Reparameterize(track_diagnostics=True)
     layer((torch.randn(4, 2, requires_grad=True) * 2, torch.zeros(4, 2)))
     assert layer.diagnostics()["n_rows"] == 4
@@ -423,7 +430,7 @@ def test_reset_state_clears_diagnostics():
         "gentorch.losses.kl",
     ],
 )
-def test_docstring_examples_run_and_print_what_they_show(module):
+def test_docstring_examples_run_and_print_what_they_show(module: str) -> None:
     mod = importlib.import_module(module)
     result = doctest.testmod(mod, extraglobs={"torch": torch}, verbose=False)
     assert result.attempted > 0

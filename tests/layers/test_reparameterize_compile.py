@@ -17,7 +17,7 @@ from gentorch.layers import (
 pytestmark = pytest.mark.slow
 
 
-def test_compile_fullgraph_inductor_training_eval_and_check_finite():
+def test_compile_fullgraph_inductor_training_eval_and_check_finite() -> None:
     layer = Reparameterize(check_finite=True, track_diagnostics=True)
     compiled = torch.compile(layer, fullgraph=True)  # default backend: inductor
     x = torch.randn(4, 6, requires_grad=True)
@@ -26,6 +26,7 @@ def test_compile_fullgraph_inductor_training_eval_and_check_finite():
     z.sum().backward()
     # dz/dmu = 1 and dz/dlogvar = 0.5 * sigma * eps = 0.5 * (z - mu)
     mu = x.detach()[:, :3]
+    assert x.grad is not None
     torch.testing.assert_close(x.grad[:, :3], torch.ones(4, 3))
     torch.testing.assert_close(x.grad[:, 3:], 0.5 * (z.detach() - mu))
     # The finiteness check is an in-graph assertion under compile: same graph, NaN input.
@@ -50,7 +51,7 @@ def test_compile_fullgraph_inductor_training_eval_and_check_finite():
     ],
     ids=lambda v: type(v).__name__ if isinstance(v, torch.nn.Module) else str(v),
 )
-def test_other_families_trace_without_graph_break(layer, width):
+def test_other_families_trace_without_graph_break(layer: torch.nn.Module, width: int) -> None:
     # fullgraph=True raises on any graph break; the "eager" backend keeps this test fast
     # (inductor itself is exercised once above).
     compiled = torch.compile(layer, fullgraph=True, backend="eager")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import onnxruntime as ort
 import pytest
@@ -15,7 +16,7 @@ from gentorch.layers import Reparameterize
 pytestmark = pytest.mark.slow
 
 
-def test_torch_export_mean_and_sample_mode():
+def test_torch_export_mean_and_sample_mode() -> None:
     x = torch.randn(3, 4)
     mean_layer = Reparameterize().eval()
     ep = torch.export.export(mean_layer, (x,))
@@ -28,13 +29,13 @@ def test_torch_export_mean_and_sample_mode():
     assert ep.module()(x).shape == (3, 2)
 
 
-def test_onnx_mean_mode_matches_eager_with_dynamic_batch(tmp_path):
+def test_onnx_mean_mode_matches_eager_with_dynamic_batch(tmp_path: Path) -> None:
     layer = Reparameterize().eval()
     path = export_onnx(layer, (torch.randn(3, 8),), tmp_path / "mean.onnx")
     assert verify_onnx(layer, path, (torch.randn(11, 8),)) == 0.0
 
 
-def test_onnx_sample_mode_draws_the_right_gaussian(tmp_path):
+def test_onnx_sample_mode_draws_the_right_gaussian(tmp_path: Path) -> None:
     # Sample mode exports as an ONNX random-normal op; onnxruntime's noise differs from torch's,
     # so the check is on the law of the samples: N(2, 3^2) for every row.
     layer = Reparameterize(eval_mode="sample").eval()

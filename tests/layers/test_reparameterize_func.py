@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import warnings
+from typing import cast
 
 import pytest
 import torch
@@ -20,13 +21,17 @@ from gentorch.layers import (
 
 F64 = torch.float64
 
+LocationScaleCls = type[ReparameterizeLaplace] | type[ReparameterizeLogistic]
+# func.jvp's return type also covers has_aux=True (a triple); without aux it is (output, tangent)
+Pair = tuple[torch.Tensor, torch.Tensor]
+
 
 def _pair(seed: int = 0, shape: tuple[int, ...] = (5, 3)) -> tuple[torch.Tensor, torch.Tensor]:
     g = torch.Generator().manual_seed(seed)
     return torch.randn(shape, generator=g, dtype=F64), torch.randn(shape, generator=g, dtype=F64)
 
 
-def test_vmap_samples_each_row_and_needs_a_randomness_mode():
+def test_vmap_samples_each_row_and_needs_a_randomness_mode() -> None:
     x = torch.randn(4, 6, 8, dtype=F64)
     layer = Reparameterize().train()
     z = func.vmap(layer, randomness="different")(x)
@@ -44,7 +49,7 @@ def test_vmap_samples_each_row_and_needs_a_randomness_mode():
     torch.testing.assert_close(func.vmap(layer.eval())(x), x[..., :4])
 
 
-def test_func_grad_equals_autograd_with_the_same_noise():
+def test_func_grad_equals_autograd_with_the_same_noise() -> None:
     mu, logvar = _pair()
 
     def loss(m: torch.Tensor, lv: torch.Tensor) -> torch.Tensor:
@@ -59,14 +64,15 @@ def test_func_grad_equals_autograd_with_the_same_noise():
     torch.testing.assert_close(g_lv, lv.grad)
 
 
-def test_per_sample_gradients_with_vmap_of_grad_match_a_loop():
+def test_per_sample_gradients_with_vmap_of_grad_match_a_loop() -> None:
     torch.manual_seed(0)
     w = torch.randn(6, 8, dtype=F64)
     xs = torch.randn(7, 6, dtype=F64)
     layer = Reparameterize().train()
 
     def loss(w: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-        return layer(x @ w).square().sum()
+        total: torch.Tensor = layer(x @ w).square().sum()
+        return total
 
     # 'same' randomness: every example sees one noise draw; the loop replays it per example
     torch.manual_seed(3)
@@ -82,7 +88,7 @@ def test_per_sample_gradients_with_vmap_of_grad_match_a_loop():
 
 
 @pytest.mark.parametrize("n_samples", [None, 3])
-def test_jvp_matches_finite_differences_and_jacfwd_matches_jacrev(n_samples):
+def test_jvp_matches_finite_differences_and_jacfwd_matches_jacrev(n_samples: int | None) -> None:
     mu, logvar = _pair(2)
     v_mu, v_lv = _pair(3)
     gen = torch.Generator()
@@ -91,14 +97,14 @@ def test_jvp_matches_finite_differences_and_jacfwd_matches_jacrev(n_samples):
         gen.manual_seed(7)  # the same noise on every call
         return reparameterize(m, lv, n_samples=n_samples, generator=gen)
 
-    _, tangent = func.jvp(sample, (mu, logvar), (v_mu, v_lv))
+    _, tangent = cast(Pair, func.jvp(sample, (mu, logvar), (v_mu, v_lv)))
     d = 1e-6
     fd = (sample(mu + d * v_mu, logvar + d * v_lv) - sample(mu - d * v_mu, logvar - d * v_lv)) / (
         2 * d
     )
     torch.testing.assert_close(tangent, fd, rtol=1e-6, atol=1e-8)
     # tangent in mu only
-    _, t_mu = func.jvp(lambda m: sample(m, logvar), (mu,), (v_mu,))
+    _, t_mu = cast(Pair, func.jvp(lambda m: sample(m, logvar), (mu,), (v_mu,)))
     torch.testing.assert_close(t_mu, v_mu.expand_as(t_mu))
     jf = func.jacfwd(sample, argnums=(0, 1), randomness="same")(mu, logvar)
     jr = func.jacrev(sample, argnums=(0, 1))(mu, logvar)
@@ -106,7 +112,7 @@ def test_jvp_matches_finite_differences_and_jacfwd_matches_jacrev(n_samples):
         torch.testing.assert_close(a, b)
 
 
-def test_jvp_at_the_clamp_is_straight_through_like_the_backward():
+def test_jvp_at_the_clamp_is_straight_through_like_the_backward() -> None:
     mu = torch.zeros(4, dtype=F64)
     logvar = torch.tensor([-50.0, 0.0, 12.0, 40.0], dtype=F64)  # outside the range at both ends
     gen = torch.Generator()
@@ -115,7 +121,7 @@ def test_jvp_at_the_clamp_is_straight_through_like_the_backward():
         gen.manual_seed(5)
         return reparameterize(mu, lv, generator=gen)
 
-    _, tangent = func.jvp(sample, (logvar,), (torch.ones(4, dtype=F64),))
+    _, tangent = cast(Pair, func.jvp(sample, (logvar,), (torch.ones(4, dtype=F64),)))
     lv = logvar.clone().requires_grad_()
     sample(lv).sum().backward()
     torch.testing.assert_close(tangent, lv.grad)
@@ -123,17 +129,18 @@ def test_jvp_at_the_clamp_is_straight_through_like_the_backward():
 
 
 @pytest.mark.parametrize("layer_cls", [ReparameterizeLaplace, ReparameterizeLogistic])
-def test_other_location_scale_families_vmap_and_jvp(layer_cls):
+def test_other_location_scale_families_vmap_and_jvp(layer_cls: LocationScaleCls) -> None:
     layer = layer_cls().train()
     x = torch.randn(3, 5, 4, dtype=F64)
     assert func.vmap(layer, randomness="different")(x).shape == (3, 5, 2)
 
     def sample(t: torch.Tensor) -> torch.Tensor:
         torch.manual_seed(11)
-        return layer(t)
+        z: torch.Tensor = layer(t)
+        return z
 
     v = torch.randn(5, 4, dtype=F64)
-    _, tangent = func.jvp(sample, (x[0],), (v,))
+    _, tangent = cast(Pair, func.jvp(sample, (x[0],), (v,)))
     d = 1e-6
     torch.testing.assert_close(
         tangent, (sample(x[0] + d * v) - sample(x[0] - d * v)) / (2 * d), rtol=1e-6, atol=1e-8
@@ -143,7 +150,9 @@ def test_other_location_scale_families_vmap_and_jvp(layer_cls):
 @pytest.mark.parametrize("randomness", ["different", "same"])
 @pytest.mark.parametrize("n_samples", [None, 2])
 @pytest.mark.parametrize("batched", ["mu", "logvar"])
-def test_vmap_over_only_one_of_mu_and_logvar(randomness, n_samples, batched):
+def test_vmap_over_only_one_of_mu_and_logvar(
+    randomness: str, n_samples: int | None, batched: str
+) -> None:
     mu, logvar = _pair(4)
     stack = torch.stack([mu, mu + 1, mu - 1]) if batched == "mu" else torch.stack([logvar] * 3)
     in_dims = (0, None) if batched == "mu" else (None, 0)
@@ -175,7 +184,9 @@ def test_vmap_over_only_one_of_mu_and_logvar(randomness, n_samples, batched):
         (ReparameterizeLogistic(), 4),
     ],
 )
-def test_the_other_layers_vmap_without_fallbacks_and_take_func_grad(layer, width):
+def test_the_other_layers_vmap_without_fallbacks_and_take_func_grad(
+    layer: torch.nn.Module, width: int
+) -> None:
     x = torch.randn(4, 5, width, dtype=F64)
     with warnings.catch_warnings():
         # an op without a batching rule warns of a slow fallback: none may be hit

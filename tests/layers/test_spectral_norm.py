@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any, cast
+
 import pytest
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+from torch.nn.modules.conv import _ConvNd
 from torch.nn.utils import parametrizations
 
 from gentorch.layers import SpectralNorm, remove_spectral_norm, spectral_norm
@@ -22,7 +26,7 @@ def _one_step(W: Tensor, u: Tensor, v: Tensor) -> tuple[Tensor, Tensor]:
     return u, v
 
 
-LAYERS = [
+LAYERS: list[tuple[Callable[[], nn.Linear | _ConvNd], tuple[int, ...], int]] = [
     (lambda: nn.Linear(7, 5), (3, 7), 0),
     (lambda: nn.Conv1d(3, 4, 3), (2, 3, 9), 0),
     (lambda: nn.Conv2d(3, 6, 3, padding=1), (2, 3, 6, 6), 0),
@@ -34,8 +38,11 @@ LAYERS = [
 
 
 @pytest.mark.parametrize(("make", "x_shape", "dim"), LAYERS)
-def test_forward_is_module_with_normalized_weight(make, x_shape, dim) -> None:
+def test_forward_is_module_with_normalized_weight(
+    make: Callable[[], nn.Linear | _ConvNd], x_shape: tuple[int, ...], dim: int
+) -> None:
     layer = make().double()
+    assert layer.bias is not None
     bias = layer.bias.detach().clone()
     sn = spectral_norm(layer).eval()
     assert sn.dim == dim  # dim=1 by default for transposed convolutions
@@ -63,9 +70,11 @@ def test_forward_is_module_with_normalized_weight(make, x_shape, dim) -> None:
     # (its gradient is the plain layer's: y = conv(x, W_sn) + b)
     sn.train()
     sn(x).sum().backward()
+    assert isinstance(sn.module.bias, Tensor)
     assert torch.equal(sn.module.bias.detach(), bias)
     plain.zero_grad()
     plain(x).sum().backward()
+    assert plain.bias is not None
     torch.testing.assert_close(sn.module.bias.grad, plain.bias.grad)
 
 
@@ -126,6 +135,7 @@ def test_exactly_n_power_iterations_per_training_forward_however_often_weight_is
 
     for n in (1, 3):
         sn = spectral_norm(ReadsTwice(), n_power_iterations=n)
+        assert isinstance(sn.module, ReadsTwice)
         with torch.no_grad():  # start far from convergence so that every step shows
             sn.u.copy_(F.normalize(torch.randn(5), dim=0))
         u, v = sn.u.clone(), sn.v.clone()
@@ -146,7 +156,8 @@ def test_pytorch_updates_on_every_weight_read() -> None:
     # Documents the defect we fix: PyTorch's parametrization runs its power method each time
     # `.weight` is read in training mode (counted by wrapping the method), ours once per forward.
     layer = parametrizations.spectral_norm(nn.Linear(4, 5))
-    param = layer.parametrizations.weight[0]
+    # torch adds `parametrizations` at runtime: nothing static to follow
+    param = cast(Any, layer).parametrizations.weight[0]
     calls: list[int] = []
     original = param._power_method
 
@@ -154,7 +165,7 @@ def test_pytorch_updates_on_every_weight_read() -> None:
         calls.append(n)
         original(weight_mat, n)
 
-    param._power_method = counting  # type: ignore[method-assign]
+    param._power_method = counting
     _ = layer.weight
     _ = layer.weight
     layer(torch.randn(2, 4))
@@ -165,6 +176,7 @@ def test_gradient_flows_through_sigma_with_u_v_constant() -> None:
     # d/dW of f(W / (u^T W v)) for fixed u, v: compare with autograd on the explicit formula, and
     # gradcheck the whole layer in float64 in eval (u, v fixed).
     sn = spectral_norm(nn.Linear(4, 3).double()).eval()
+    assert isinstance(sn.module, nn.Linear)
     x = torch.randn(5, 4, dtype=torch.float64)
     W = sn.module.weight.detach().clone().requires_grad_()
     u, v = sn.u.clone(), sn.v.clone()
@@ -174,7 +186,8 @@ def test_gradient_flows_through_sigma_with_u_v_constant() -> None:
     torch.testing.assert_close(sn.module.weight.grad, g_expected)
 
     def f(weight: Tensor, inp: Tensor) -> Tensor:
-        return torch.func.functional_call(sn, {"module.weight": weight}, (inp,))
+        out: Tensor = torch.func.functional_call(sn, {"module.weight": weight}, (inp,))
+        return out
 
     w = sn.module.weight.detach().clone().requires_grad_()
     xi = x.clone().requires_grad_()
@@ -190,7 +203,9 @@ def test_gradient_flows_through_sigma_with_u_v_constant() -> None:
     ],
     ids=["conv", "conv-transpose", "operator"],
 )
-def test_training_gradient_is_autograd_of_explicit_formula(make, x_shape, kwargs) -> None:
+def test_training_gradient_is_autograd_of_explicit_formula(
+    make: Callable[[], _ConvNd], x_shape: tuple[int, ...], kwargs: dict[str, Any]
+) -> None:
     # Training mode: one power step moves u, v, then the output uses W / (u^T W v) with the *new*
     # u, v held constant (the paper's gradient). Reference: autograd of that formula written out
     # (matrix: W moved/flattened; operator: u^T conv(v; W)), in float64.
@@ -223,11 +238,14 @@ def test_training_gradient_is_autograd_of_explicit_formula(make, x_shape, kwargs
     ("make", "x_shape"),
     [(lambda: nn.Conv2d(2, 2, 2), (1, 2, 3, 3)), (lambda: nn.ConvTranspose1d(3, 2, 2), (1, 3, 3))],
 )
-def test_layer_gradcheck_and_gradgradcheck(make, x_shape) -> None:
+def test_layer_gradcheck_and_gradgradcheck(
+    make: Callable[[], _ConvNd], x_shape: tuple[int, ...]
+) -> None:
     # The matrix-mode backward is written by hand (one autograd node); check it and its
     # differentiable double-backward path against finite differences in float64, for dim=0 and
     # for dim=1 (transposed convolution: the matrix is a permuted copy of the weight).
     sn = spectral_norm(make().double()).eval()
+    assert isinstance(sn.module, _ConvNd)
     with torch.no_grad():  # u, v away from the fixed point: exercises the general formula
         sn.u.add_(0.3 * torch.randn_like(sn.u))
         sn.v.add_(0.3 * torch.randn_like(sn.v))
@@ -235,7 +253,8 @@ def test_layer_gradcheck_and_gradgradcheck(make, x_shape) -> None:
     x = torch.randn(x_shape, dtype=torch.float64, requires_grad=True)
 
     def f(weight: Tensor, inp: Tensor) -> Tensor:
-        return torch.func.functional_call(sn, {"module.weight": weight}, (inp,)).sin()
+        out: Tensor = torch.func.functional_call(sn, {"module.weight": weight}, (inp,))
+        return out.sin()
 
     assert torch.autograd.gradcheck(f, (w, x))
     assert torch.autograd.gradgradcheck(f, (w, x.detach()))
@@ -260,6 +279,7 @@ def test_gradient_is_not_projected_away() -> None:
     # direction vanishes: <dL/dW, u v^T> = 0 for L = <W_sn, u v^T> (Keras-style projection
     # would give 1/sigma instead).
     sn = spectral_norm(nn.Linear(6, 4).double()).eval()
+    assert isinstance(sn.module, nn.Linear)
     u, v = sn.u.clone(), sn.v.clone()
     (sn.normalized_weight() * torch.outer(u, v)).sum().backward()
     g = sn.module.weight.grad
@@ -269,6 +289,7 @@ def test_gradient_is_not_projected_away() -> None:
 
 def test_all_zero_weight_is_finite_and_pytorch_is_not() -> None:
     ours = spectral_norm(nn.Linear(4, 3))
+    assert isinstance(ours.module, nn.Linear)
     with torch.no_grad():
         ours.module.weight.zero_()
     x = torch.randn(2, 4)
@@ -286,6 +307,7 @@ def test_all_zero_weight_is_finite_and_pytorch_is_not() -> None:
         conv.weight.zero_()
     op = SpectralNorm(conv, mode="operator", input_shape=(2, 5, 5))
     out = op(torch.randn(2, 2, 5, 5))
+    assert conv.bias is not None
     torch.testing.assert_close(out, conv.bias.detach().reshape(1, 3, 1, 1).expand(2, 3, 5, 5))
     out.sum().backward()
     assert conv.weight.grad is not None
@@ -304,7 +326,7 @@ def test_all_zero_weight_is_finite_and_pytorch_is_not() -> None:
 
     theirs = parametrizations.spectral_norm(nn.Linear(4, 3))
     with torch.no_grad():
-        theirs.parametrizations.weight.original.zero_()
+        cast(Any, theirs).parametrizations.weight.original.zero_()
     assert torch.isnan(theirs(x)).any()
 
 
@@ -354,7 +376,7 @@ def test_remove_spectral_norm() -> None:
         ({"input_shape": (4,)}, ValueError, "input_shape: only used with mode='operator'"),
     ],
 )
-def test_bad_arguments(kwargs, error, match) -> None:
+def test_bad_arguments(kwargs: dict[str, Any], error: type[Exception], match: str) -> None:
     with pytest.raises(error, match=match):
         SpectralNorm(nn.Linear(4, 3), **kwargs)
 

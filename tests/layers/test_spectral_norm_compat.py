@@ -6,7 +6,9 @@ from __future__ import annotations
 import copy
 import io
 import pickle
+from collections.abc import Callable
 from pathlib import Path
+from typing import cast
 
 import pytest
 import torch
@@ -58,7 +60,8 @@ def test_state_dict_round_trip_through_bytes() -> None:
 
 @pytest.mark.parametrize("layout", ["legacy", "parametrization"])
 def test_load_pytorch_spectral_norm_state_dict(layout: str) -> None:
-    def make(wrap):  # same architecture, three spectral norms (conv, transposed conv, linear)
+    # same architecture, three spectral norms (conv, transposed conv, linear)
+    def make(wrap: Callable[[nn.Module], nn.Module]) -> nn.Sequential:
         return nn.Sequential(
             wrap(nn.Conv2d(3, 4, 3)),
             nn.ReLU(),
@@ -89,8 +92,8 @@ def test_load_pytorch_spectral_norm_state_dict(layout: str) -> None:
         W = state[f"{i}.{original}"]
         u, v = converted[f"{i}.u"], converted[f"{i}.v"]
         sigma = u @ W.movedim(dim, 0).reshape(W.shape[dim], -1) @ v
-        explicit[i].weight.data.copy_(W / sigma)
-        explicit[i].bias.data.copy_(state[f"{i}.bias"])
+        cast(Tensor, explicit[i].weight).data.copy_(W / sigma)
+        cast(Tensor, explicit[i].bias).data.copy_(state[f"{i}.bias"])
     torch.testing.assert_close(ours(x), explicit(x), rtol=1e-5, atol=1e-6)
 
 
@@ -133,10 +136,10 @@ def test_deepcopy_after_training_forward_and_pickling() -> None:
     assert torch.equal(clone(x), model(x))
     assert torch.equal(restored(x), model(x))
     # the copy is independent: training it moves its u, not the original's
-    u = model[0].u.clone()
+    u = cast(SpectralNorm, model[0]).u.clone()
     clone.train()(x)
-    assert torch.equal(model[0].u, u)
-    assert not torch.equal(clone[0].u, u)
+    assert torch.equal(cast(SpectralNorm, model[0]).u, u)
+    assert not torch.equal(cast(SpectralNorm, clone[0]).u, u)
 
 
 def test_averaged_model_ema() -> None:
@@ -154,7 +157,7 @@ def test_averaged_model_ema() -> None:
     for layer in _sn_layers(ema.module):
         # The averaged u, v are not unit vectors; sigma divides by their norms, so the EMA model
         # computes W_avg / (u_avg^T W_avg v_avg / |u_avg| |v_avg|) exactly...
-        W = layer._matrix(layer.module.weight.detach())
+        W = layer._matrix(cast(Tensor, layer.module.weight).detach())
         u, v = layer.u, layer.v
         torch.testing.assert_close(layer.sigma, (u @ W @ v) / (u.norm() * v.norm()))
         # ...but averaged vectors are not the averaged weight's singular vectors: warm_up()
@@ -162,7 +165,9 @@ def test_averaged_model_ema() -> None:
         layer.warm_up()
         assert layer.diagnostics()["relative_error"] < 1e-4
     # the parameters really are the EMA of the model's (decay 0.9 over 5 updates)
-    assert not torch.equal(ema.module[0].module.weight, model[0].module.weight)
+    ema_first = cast(SpectralNorm, cast(nn.Sequential, ema.module)[0])
+    first = cast(SpectralNorm, model[0])
+    assert not torch.equal(cast(Tensor, ema_first.module.weight), cast(Tensor, first.module.weight))
 
 
 def test_two_forwards_then_one_backward() -> None:
@@ -189,7 +194,8 @@ def test_gradient_penalty_double_backward() -> None:
     (g,) = torch.autograd.grad(model(x).sum(), x, create_graph=True)
     penalty = (g.flatten(1).norm(dim=1) - 1).square().mean()
     penalty.backward()
-    weight = model[0].module.weight
+    weight = cast(SpectralNorm, model[0]).module.weight
+    assert isinstance(weight, Tensor)
     assert weight.grad is not None
     assert torch.isfinite(weight.grad).all()
     assert float(weight.grad.abs().sum()) > 0
@@ -197,8 +203,10 @@ def test_gradient_penalty_double_backward() -> None:
     layer = spectral_norm(nn.Linear(3, 2).double()).eval()
 
     def f(w: Tensor, inp: Tensor) -> Tensor:
-        return torch.func.functional_call(layer, {"module.weight": w}, (inp,)).tanh()
+        out: Tensor = torch.func.functional_call(layer, {"module.weight": w}, (inp,))
+        return out.tanh()
 
+    assert isinstance(layer.module, nn.Linear)
     w = layer.module.weight.detach().clone().requires_grad_()
     inp = torch.randn(2, 3, dtype=torch.float64, requires_grad=True)
     assert torch.autograd.gradgradcheck(f, (w, inp))

@@ -19,6 +19,7 @@ import time
 import warnings
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -34,7 +35,7 @@ pytestmark = [pytest.mark.distributed, pytest.mark.slow]
 _WORLD = 2
 _STEPS = 3
 _TIMEOUT_S = 120
-_SETTINGS: dict[str, dict[str, bool]] = {
+_SETTINGS: dict[str, dict[str, Any]] = {
     "default": {},
     "init_sync_only": {"forward_sync_buffers": False},
     "rank_local": {"broadcast_buffers": False},
@@ -92,7 +93,8 @@ def _free_port() -> int:
 
 
 def test_u_v_identical_on_both_ranks(tmp_path: Path) -> None:
-    context = mp.spawn(_worker, args=(_free_port(), str(tmp_path)), nprocs=_WORLD, join=False)
+    # spawn is public API but missing from torch.multiprocessing.__all__
+    context = mp.spawn(_worker, args=(_free_port(), str(tmp_path)), nprocs=_WORLD, join=False)  # type: ignore[attr-defined]
     deadline = time.monotonic() + _TIMEOUT_S
     while not context.join(timeout=1):
         if time.monotonic() > deadline:

@@ -29,7 +29,8 @@ def test_per_example_input_gradients_match_a_loop(conv: bool) -> None:
     xs = torch.randn(5, 1, 4, 4, dtype=F64) if conv else torch.randn(5, 6, dtype=F64)
 
     def score(x: torch.Tensor) -> torch.Tensor:
-        return model(x.unsqueeze(0)).squeeze()
+        out: torch.Tensor = model(x.unsqueeze(0)).squeeze()
+        return out
 
     batched = func.vmap(func.grad(score))(xs)
     for i in range(xs.shape[0]):
@@ -44,7 +45,8 @@ def test_func_grad_with_respect_to_the_weights_equals_autograd() -> None:
     params = {k: v.detach() for k, v in model.named_parameters()}
 
     def loss(p: dict[str, torch.Tensor]) -> torch.Tensor:
-        return func.functional_call(model, p, (x,)).square().sum()
+        out: torch.Tensor = func.functional_call(model, p, (x,)).square().sum()
+        return out
 
     grads = func.grad(loss)(params)
     model(x).square().sum().backward()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import cast
 
 import pytest
 import torch
@@ -100,12 +101,14 @@ def test_gradient_penalty_nonlinear_against_brute_force() -> None:
 def test_gradient_penalty_gradcheck() -> None:
     critic = nn.Sequential(nn.Linear(3, 4), nn.Softplus(), nn.Linear(4, 1)).double()
     real, fake = torch.randn(3, 3, dtype=torch.float64), torch.randn(3, 3, dtype=torch.float64)
-    w = critic[0].weight
+    first = cast(nn.Linear, critic[0])
+    w = first.weight
 
     def penalty(weight: torch.Tensor) -> torch.Tensor:
         def d(x: torch.Tensor) -> torch.Tensor:
-            h = torch.nn.functional.linear(x, weight, critic[0].bias)
-            return critic[2](critic[1](h))
+            h = torch.nn.functional.linear(x, weight, first.bias)
+            out: torch.Tensor = critic[2](critic[1](h))
+            return out
 
         return gradient_penalty(d, real, fake, generator=torch.Generator().manual_seed(0))
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import cast
 
 import pytest
 import torch
@@ -15,6 +16,11 @@ from gentorch.models import VAE, ConvVAE
 
 def _gen(seed: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
+
+
+def _seq(module: nn.Module | torch.Tensor) -> nn.Sequential:
+    """``model.encoder`` and ``model.decoder.net`` are typed loosely; both are ``nn.Sequential``."""
+    return cast(nn.Sequential, module)
 
 
 def _small(likelihood: str = "bernoulli") -> ConvVAE:
@@ -30,7 +36,7 @@ def test_default_architecture_for_28x28() -> None:
     # feature maps: (1, 28, 28) -> (32, 14, 14) -> (64, 7, 7) -> 256 -> 2L
     h = torch.rand(2, 784)
     shapes = []
-    for layer in model.encoder:
+    for layer in _seq(model.encoder):
         h = layer(h)
         if not isinstance(layer, nn.ReLU):
             shapes.append(tuple(h.shape[1:]))
@@ -38,7 +44,7 @@ def test_default_architecture_for_28x28() -> None:
     # decoder: L -> 256 -> 64*7*7 -> (64, 7, 7) -> (32, 14, 14) -> (1, 28, 28) -> 784
     h = torch.randn(2, L)
     shapes = []
-    for layer in model.decoder.net:
+    for layer in _seq(model.decoder.net):
         h = layer(h)
         if not isinstance(layer, nn.ReLU):
             shapes.append(tuple(h.shape[1:]))
@@ -78,9 +84,9 @@ def test_input_is_reshaped_row_major_to_images() -> None:
     # The first layer sees x.view(B, C, H, W): a pixel at (c, i, j) is x[:, c*H*W + i*W + j].
     model = ConvVAE(2, "gaussian", (2, 8, 12), channels=(4,), hidden_dim=8)
     x = torch.rand(3, 2 * 8 * 12)
-    conv = model.encoder[1]
+    conv = _seq(model.encoder)[1]
     assert isinstance(conv, nn.Conv2d)
-    torch.testing.assert_close(model.encoder[:2](x), conv(x.view(3, 2, 8, 12)))
+    torch.testing.assert_close(_seq(model.encoder)[:2](x), conv(x.view(3, 2, 8, 12)))
 
 
 @pytest.mark.parametrize("likelihood", ["bernoulli", "gaussian"])

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 import pytest
 import torch
 from torch import nn
@@ -76,10 +78,10 @@ def test_plain_layers_can_be_swapped_by_name() -> None:
     x = torch.rand(2, 1, 28, 28)
     before = d(x)
     # replacing a layer by name must change what forward computes (forward looks layers up)
-    scaled = nn.Sequential(d.conv3, nn.Identity())
+    scaled = nn.Sequential(cast(nn.Conv2d, d.conv3), nn.Identity())
     with torch.no_grad():
         d.conv3 = scaled
-        scaled[0].weight.mul_(3.0)
+        cast(nn.Conv2d, scaled[0]).weight.mul_(3.0)
     assert not torch.allclose(d(x), before)
     # torch's own parametrization wraps the plain layer in place and forward still runs
     d2 = SNGANDiscriminator(image_size=28, width=4, spectral_norm=False)
@@ -184,6 +186,8 @@ def test_resnet_blocks_against_their_formulas() -> None:
     first = DiscriminatorResBlock(3, 5, downsample=True, first=True, spectral_norm=False)
     same = DiscriminatorResBlock(5, 5, spectral_norm=False)
     assert same.shortcut is None
+    assert down.shortcut is not None
+    assert first.shortcut is not None
     pool = torch.nn.functional.avg_pool2d
     with torch.no_grad():
         h = pool(down.conv2(torch.relu(down.conv1(torch.relu(x)))), 2)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 import math
-from typing import Any
+from typing import Any, cast
 
 import pytest
 import torch
@@ -24,15 +24,20 @@ def _binary(B: int, D: int, p: float = 0.3) -> torch.Tensor:
     return (torch.rand(B, D) < p).float()
 
 
+def _seq(module: nn.Module) -> nn.Sequential:
+    """``model.encoder``/``model.decoder``, typed ``nn.Module``, are ``nn.Sequential`` here."""
+    return cast(nn.Sequential, module)
+
+
 # ----------------------------------------------------------------------------- architecture
 def test_book_is_the_books_architecture() -> None:
     model = VAE.book()
-    linears = [m for m in model.encoder if isinstance(m, nn.Linear)]
+    linears = [m for m in _seq(model.encoder) if isinstance(m, nn.Linear)]
     assert [(m.in_features, m.out_features) for m in linears] == [(784, 512), (512, 256), (256, 4)]
-    assert [type(m) for m in model.encoder] == [nn.Linear, nn.ReLU] * 2 + [nn.Linear]
-    linears = [m for m in model.decoder if isinstance(m, nn.Linear)]
+    assert [type(m) for m in _seq(model.encoder)] == [nn.Linear, nn.ReLU] * 2 + [nn.Linear]
+    linears = [m for m in _seq(model.decoder) if isinstance(m, nn.Linear)]
     assert [(m.in_features, m.out_features) for m in linears] == [(2, 256), (256, 512), (512, 784)]
-    assert [type(m) for m in model.decoder] == [nn.Linear, nn.ReLU] * 2 + [nn.Linear]
+    assert [type(m) for m in _seq(model.decoder)] == [nn.Linear, nn.ReLU] * 2 + [nn.Linear]
     assert model.latent_dim == 2
     assert model.likelihood == "bernoulli"
     # Keras: 784*512+512 + 512*256+256 + 2 heads of (256*2+2); decoder 2*256+256 +
@@ -46,8 +51,8 @@ def test_book_is_the_books_architecture() -> None:
 
 def test_book_on_digits_input_dim() -> None:
     model = VAE.book(64)
-    assert model.encoder[0].in_features == 64
-    assert model.decoder[-1].out_features == 64
+    assert _seq(model.encoder)[0].in_features == 64
+    assert _seq(model.decoder)[-1].out_features == 64
     assert model.loss(torch.rand(8, 64))["loss"].isfinite()
 
 
@@ -73,8 +78,8 @@ def test_shapes() -> None:
 
 def test_empty_hidden_dims_gives_linear_maps() -> None:
     model = VAE(10, [], 3, "gaussian")
-    assert [type(m) for m in model.encoder] == [nn.Linear]
-    assert model.encoder[0].out_features == 6
+    assert [type(m) for m in _seq(model.encoder)] == [nn.Linear]
+    assert _seq(model.encoder)[0].out_features == 6
 
 
 def test_sample_and_reconstruct_are_means_without_grad() -> None:
@@ -153,7 +158,7 @@ def test_elbo_below_iwae_k_below_iwae_larger_k() -> None:
     # so the test is not near its threshold.
     model = VAE(16, [32], 4)
     with torch.no_grad():
-        model.decoder[-1].weight.mul_(4)
+        cast(nn.Linear, _seq(model.decoder)[-1]).weight.mul_(4)
         x = _binary(512, 16)
         g = _gen(1)
         elbo = model.elbo(x, generator=g)
@@ -328,7 +333,8 @@ def test_loss_compiles_to_one_graph(kwargs: dict[str, Any]) -> None:
         return model.loss(x, y, beta=beta, **kwargs)["loss"]
 
     compiled = torch.compile(step, fullgraph=True, backend="eager")
-    for i, beta in enumerate([0.1, 0.2, 0.3, torch.tensor(0.4)]):
+    betas: list[float | torch.Tensor] = [0.1, 0.2, 0.3, torch.tensor(0.4)]
+    for i, beta in enumerate(betas):
         torch.manual_seed(i)
         got = compiled(x, y, beta)
         torch.manual_seed(i)
@@ -385,8 +391,8 @@ def test_bad_constructor_arguments() -> None:
 # ----------------------------------------------------------------------------- conditional
 def test_conditional_vae_label_handling() -> None:
     model = ConditionalVAE(12, [16], 3, num_classes=4)
-    assert model.encoder[0].in_features == 16
-    assert model.decoder[0].in_features == 7
+    assert _seq(model.encoder)[0].in_features == 16
+    assert _seq(model.decoder)[0].in_features == 7
     x, y = _binary(6, 12), torch.tensor([0, 1, 2, 3, 0, 1])
     assert model.loss(x, y)["loss"].isfinite()
     assert model.loss(x, y, iwae_k=3)["loss"].isfinite()

@@ -1,4 +1,6 @@
 import math
+from pathlib import Path
+from typing import Any, cast
 
 import pytest
 import torch
@@ -7,18 +9,18 @@ from PIL import Image
 from gentorch.plotting import save_histogram, save_latent_scatter, save_line_plot, save_loss_curves
 
 
-def _assert_png(path, min_size=(200, 150)):
+def _assert_png(path: Path, min_size: tuple[int, int] = (200, 150)) -> Image.Image:
     img = Image.open(path)
     assert img.format == "PNG"
     assert img.size[0] >= min_size[0]
     assert img.size[1] >= min_size[1]
     # Not a blank canvas: something was drawn.
-    extrema = img.convert("L").getextrema()
+    extrema = cast(tuple[float, float], img.convert("L").getextrema())  # one band: (min, max)
     assert extrema[0] < extrema[1]
     return img
 
 
-def test_line_plot_writes_png(tmp_path):
+def test_line_plot_writes_png(tmp_path: Path) -> None:
     path = save_line_plot(
         torch.arange(5),
         {"SN": [5.0, 4.0, 3.0, 2.5, 2.0], "no SN": torch.tensor([5.0, 6.0, math.nan, 9.0, 12.0])},
@@ -32,19 +34,19 @@ def test_line_plot_writes_png(tmp_path):
     _assert_png(path)
 
 
-def test_line_plot_rejects_mismatched_lengths(tmp_path):
+def test_line_plot_rejects_mismatched_lengths(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match=r"series\['a'\]: expected 3 values \(one per x\), got 2"):
         save_line_plot([0, 1, 2], {"a": [1.0, 2.0]}, tmp_path / "x.png")
     with pytest.raises(ValueError, match="series: expected a non-empty dict"):
         save_line_plot([0, 1, 2], {}, tmp_path / "x.png")
     with pytest.raises(ValueError, match=r"xs: expected a 1-D sequence"):
-        save_line_plot([[0, 1]], {"a": [1.0]}, tmp_path / "x.png")
+        save_line_plot(cast(Any, [[0, 1]]), {"a": [1.0]}, tmp_path / "x.png")
     with pytest.raises(TypeError, match=r"series\['a'\]"):
-        save_line_plot([0, 1], {"a": ["x", "y"]}, tmp_path / "x.png")
+        save_line_plot([0, 1], {"a": cast(Any, ["x", "y"])}, tmp_path / "x.png")
     assert not (tmp_path / "x.png").exists()
 
 
-def test_latent_scatter(tmp_path):
+def test_latent_scatter(tmp_path: Path) -> None:
     g = torch.Generator().manual_seed(0)
     mu = torch.randn(300, 2, generator=g)
     labels = torch.arange(300) % 10
@@ -56,7 +58,7 @@ def test_latent_scatter(tmp_path):
         save_latent_scatter(torch.randn(10, 2), torch.zeros(9), tmp_path / "x.png")
 
 
-def test_loss_curves_from_dict_and_from_rows_are_the_same_picture(tmp_path):
+def test_loss_curves_from_dict_and_from_rows_are_the_same_picture(tmp_path: Path) -> None:
     history = {
         "train_loss": [160.0, 150.0, 147.0],
         "val_loss": [155.0, 149.0, 148.0],
@@ -72,23 +74,23 @@ def test_loss_curves_from_dict_and_from_rows_are_the_same_picture(tmp_path):
     assert width > 1.5 * height
 
 
-def test_loss_curves_gaps_epoch_axis_and_errors(tmp_path):
+def test_loss_curves_gaps_epoch_axis_and_errors(tmp_path: Path) -> None:
     # Validation only from the second epoch: a gap, not an error.
     rows = [{"epoch": 1, "train_loss": 3.0}, {"epoch": 2, "train_loss": 2.0, "val_loss": 2.5}]
     _assert_png(save_loss_curves(rows, tmp_path / "g.png", title="run"))
     with pytest.raises(ValueError, match="one value per epoch"):
         save_loss_curves({"a": [1.0, 2.0], "b": [1.0]}, tmp_path / "x.png")
     with pytest.raises(TypeError, match=r"history\['a'\]: expected numbers"):
-        save_loss_curves({"a": ["high", "low"]}, tmp_path / "x.png")
+        save_loss_curves({"a": cast(Any, ["high", "low"])}, tmp_path / "x.png")
     with pytest.raises(TypeError, match=r"history\[1\]: expected a dict"):
-        save_loss_curves([{"a": 1.0}, 2.0], tmp_path / "x.png")
+        save_loss_curves([{"a": 1.0}, cast(Any, 2.0)], tmp_path / "x.png")
     with pytest.raises(TypeError, match="history: expected a dict"):
         save_loss_curves(3.0, tmp_path / "x.png")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="at least one metric"):
         save_loss_curves({"epoch": [1, 2]}, tmp_path / "x.png")
 
 
-def test_histogram(tmp_path):
+def test_histogram(tmp_path: Path) -> None:
     g = torch.Generator().manual_seed(0)
     scores = torch.cat([torch.randn(200, generator=g), torch.randn(50, generator=g) + 3])
     is_anomaly = torch.cat([torch.zeros(200), torch.ones(50)]).bool()

@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -6,7 +8,7 @@ from PIL import Image
 from gentorch.plotting import save_image_grid
 
 
-def test_pixels_land_where_documented(tmp_path):
+def test_pixels_land_where_documented(tmp_path: Path) -> None:
     # 5 images of 3x4 with distinct constant values, 2 per row, padding 1 -> 3 rows.
     values = torch.tensor([10.0, 50.0, 100.0, 150.0, 255.0]) / 255  # whole 8-bit levels
     images = values.view(5, 1, 1, 1).expand(5, 1, 3, 4).clone()
@@ -31,7 +33,7 @@ def test_pixels_land_where_documented(tmp_path):
     assert (pixels[9:12, 6:10] == 0).all()
 
 
-def test_rgb_and_three_dim_input(tmp_path):
+def test_rgb_and_three_dim_input(tmp_path: Path) -> None:
     rgb = torch.zeros(2, 3, 5, 5)
     rgb[0, 0] = 1.0  # red
     rgb[1, 2] = 1.0  # blue
@@ -46,7 +48,7 @@ def test_rgb_and_three_dim_input(tmp_path):
     assert (np.asarray(gray) == 255).all()
 
 
-def test_bad_inputs_raise_clear_errors(tmp_path):
+def test_bad_inputs_raise_clear_errors(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match=r"images: expected values in \[0, 1\], got range"):
         save_image_grid(torch.full((2, 1, 4, 4), 1.5), tmp_path / "x.png")
     with pytest.raises(

@@ -1,3 +1,6 @@
+from pathlib import Path
+from typing import Any
+
 import numpy as np
 import pytest
 import torch
@@ -34,7 +37,9 @@ class _QuantileVAE(nn.Module):
         return out
 
 
-def _cells(path, n_rows, n_cols, h, w, padding):
+def _cells(
+    path: Path, n_rows: int, n_cols: int, h: int, w: int, padding: int
+) -> np.ndarray[Any, Any]:
     """Split a grid PNG back into its (rows, cols, h, w) cells."""
     pixels = np.asarray(Image.open(path)).astype(int)
     assert pixels.shape == (n_rows * (h + padding) + padding, n_cols * (w + padding) + padding)
@@ -46,7 +51,7 @@ def _cells(path, n_rows, n_cols, h, w, padding):
     return cells
 
 
-def test_reconstructions_alternate_input_and_output_rows(tmp_path):
+def test_reconstructions_alternate_input_and_output_rows(tmp_path: Path) -> None:
     # Intensities k / 255: whole 8-bit values, no rounding ties.
     levels = torch.tensor([10.0, 50.0, 90.0, 130.0, 170.0])
     inputs = (levels / 255).view(5, 1).expand(5, 6).clone()  # (N, D) flattened
@@ -60,7 +65,7 @@ def test_reconstructions_alternate_input_and_output_rows(tmp_path):
     assert (cells[2:, 2] == 0).all()  # the sixth slot is blank in both rows
 
 
-def test_reconstructions_accept_image_tensors_and_check_shapes(tmp_path):
+def test_reconstructions_accept_image_tensors_and_check_shapes(tmp_path: Path) -> None:
     x = torch.rand(4, 1, 5, 5)
     path = save_reconstructions(x, x, tmp_path / "r.png", (1, 5, 5), nrow=4, padding=0, scale=2)
     assert Image.open(path).size == (4 * 5 * 2, 2 * 5 * 2)
@@ -75,7 +80,7 @@ def test_reconstructions_accept_image_tensors_and_check_shapes(tmp_path):
 
 
 @pytest.mark.parametrize("likelihood", ["gaussian", "bernoulli"])
-def test_interpolation_decodes_the_latent_line(tmp_path, likelihood):
+def test_interpolation_decodes_the_latent_line(tmp_path: Path, likelihood: str) -> None:
     model = _QuantileVAE(likelihood)
     model.train()
     a = torch.tensor([[0.1, 0.9, 0.0, 1.0], [0.5, 0.5, 0.0, 1.0]])
@@ -97,7 +102,7 @@ def test_interpolation_decodes_the_latent_line(tmp_path, likelihood):
         np.testing.assert_allclose(got, 255 * expected.numpy(), atol=1.01)
 
 
-def test_interpolation_single_pair_and_errors(tmp_path):
+def test_interpolation_single_pair_and_errors(tmp_path: Path) -> None:
     model = _QuantileVAE()
     a, b = torch.tensor([0.2, 0.3, 0.0, 1.0]), torch.tensor([0.7, 0.6, 0.0, 1.0])
     path = save_interpolation(model, a, b, tmp_path / "i.png", (2, 2), steps=3, padding=0)
@@ -112,7 +117,7 @@ def test_interpolation_single_pair_and_errors(tmp_path):
 
 
 @pytest.mark.parametrize("likelihood", ["gaussian", "bernoulli"])
-def test_latent_manifold_is_decoded_at_gaussian_quantiles(tmp_path, likelihood):
+def test_latent_manifold_is_decoded_at_gaussian_quantiles(tmp_path: Path, likelihood: str) -> None:
     n = 4
     path = save_latent_manifold(
         _QuantileVAE(likelihood), tmp_path / "m.png", (2, 2), n=n, span=(0.1, 0.9), padding=1
@@ -127,7 +132,7 @@ def test_latent_manifold_is_decoded_at_gaussian_quantiles(tmp_path, likelihood):
             assert (cells[r, c, 1] == [0, 255]).all()
 
 
-def test_latent_manifold_errors(tmp_path):
+def test_latent_manifold_errors(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="needs a 2-D latent space, got latent_dim=3"):
         save_latent_manifold(_QuantileVAE(latent_dim=3), tmp_path / "m.png", (2, 2))
     with pytest.raises(ValueError, match="span"):
@@ -142,17 +147,23 @@ def test_latent_manifold_errors(tmp_path):
 class _LabelledQuantileVAE(_QuantileVAE):
     """_QuantileVAE conditioned on a label: the decoded image's third pixel shows ``y / 10``."""
 
-    def encode(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    # y defaults to None only to keep the base class's encode(x)/decode(z) signatures (as
+    # ConditionalVAE does); this model always needs it
+    def encode(
+        self, x: torch.Tensor, y: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        assert y is not None
         assert y.shape == (x.shape[0],)
         return super().encode(x)
 
-    def decode(self, z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    def decode(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        assert y is not None
         assert y.shape == (z.shape[0],)
         out = super().decode(z)
         return torch.cat([out[:, :2], (y.to(out.dtype) / 10).unsqueeze(1), out[:, 3:]], dim=1)
 
 
-def test_interpolation_of_a_conditional_model_uses_each_rows_label(tmp_path):
+def test_interpolation_of_a_conditional_model_uses_each_rows_label(tmp_path: Path) -> None:
     model = _LabelledQuantileVAE()
     a = torch.tensor([[0.1, 0.9, 0.0, 1.0], [0.5, 0.5, 0.0, 1.0], [0.2, 0.4, 0.0, 1.0]])
     b = torch.tensor([[0.9, 0.2, 0.0, 1.0], [0.3, 0.7, 0.0, 1.0], [0.6, 0.6, 0.0, 1.0]])
@@ -176,7 +187,7 @@ def test_interpolation_of_a_conditional_model_uses_each_rows_label(tmp_path):
         save_interpolation(model, a, b, tmp_path / "i.png", (2, 2), labels=labels[:2])
 
 
-def test_latent_manifold_of_one_class_of_a_conditional_model(tmp_path):
+def test_latent_manifold_of_one_class_of_a_conditional_model(tmp_path: Path) -> None:
     n = 3
     path = save_latent_manifold(
         _LabelledQuantileVAE(), tmp_path / "m.png", (2, 2), n=n, padding=1, label=6

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from typing import cast
 
 import pytest
 import torch
@@ -193,7 +194,7 @@ def test_a_crash_mid_write_keeps_the_last_good_checkpoint(
 
     monkeypatch.setattr(os, "fsync", crash)
     with torch.no_grad():
-        net[0].weight.add_(1.0)
+        cast(nn.Linear, net[0]).weight.add_(1.0)
     with pytest.raises(OSError, match="disk full"):
         save_checkpoint(tmp_path, {"net": net}, metadata={"epoch": 2})
     monkeypatch.undo()

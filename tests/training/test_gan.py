@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import cast
 
 import pytest
 import torch
@@ -88,10 +89,10 @@ def test_ema_follows_the_formula() -> None:
     for _ in range(20):
         task.train_step(torch.rand(4, 784))
     # after t >= 10 steps the decay is capped at ema_decay: check the last step exactly
-    ema_before, w = _params(task.generator_ema), None
+    ema_before = _params(task.generator_ema)
     task.train_step(torch.rand(4, 784))
-    w = _params(task.generator)
-    for e, e0, wi in zip(_params(task.generator_ema), ema_before, w, strict=True):
+    w2 = _params(task.generator)
+    for e, e0, wi in zip(_params(task.generator_ema), ema_before, w2, strict=True):
         torch.testing.assert_close(e, 0.5 * e0 + 0.5 * wi)
 
 
@@ -194,7 +195,9 @@ def test_fit_checkpoints_and_resumes_exactly(tmp_path: Path) -> None:
     # a checkpoint holds the EMA generator, which `sample gan` needs alone
     g = SNGANGenerator(latent_dim=8, image_size=28, width=2)
     load_checkpoint(tmp_path / "a", {"generator_ema": g})
-    torch.testing.assert_close(g.dense.weight, straight.generator_ema.dense.weight)
+    torch.testing.assert_close(
+        g.dense.weight, cast(SNGANGenerator, straight.generator_ema).dense.weight
+    )
 
 
 class _NaNAfter(nn.Module):
