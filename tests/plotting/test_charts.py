@@ -7,6 +7,7 @@ import torch
 from PIL import Image
 
 from gentorch.plotting import save_histogram, save_latent_scatter, save_line_plot, save_loss_curves
+from gentorch.training import History
 
 
 def _assert_png(path: Path, min_size: tuple[int, int] = (200, 150)) -> Image.Image:
@@ -58,7 +59,7 @@ def test_latent_scatter(tmp_path: Path) -> None:
         save_latent_scatter(torch.randn(10, 2), torch.zeros(9), tmp_path / "x.png")
 
 
-def test_loss_curves_from_dict_and_from_rows_are_the_same_picture(tmp_path: Path) -> None:
+def test_loss_curves_from_dict_rows_and_history_are_the_same_picture(tmp_path: Path) -> None:
     history = {
         "train_loss": [160.0, 150.0, 147.0],
         "val_loss": [155.0, 149.0, 148.0],
@@ -67,11 +68,33 @@ def test_loss_curves_from_dict_and_from_rows_are_the_same_picture(tmp_path: Path
     rows = [{k: v[i] for k, v in history.items()} for i in range(3)]
     a = save_loss_curves(history, tmp_path / "a.png")
     b = save_loss_curves(rows, tmp_path / "b.png")
+    c = save_loss_curves(History(rows), tmp_path / "c.png")  # what fit() returns
     _assert_png(a)
-    assert a.read_bytes() == b.read_bytes()
+    assert a.read_bytes() == b.read_bytes() == c.read_bytes()
     # Two panels ("loss" for both splits, "kl"): wider than tall.
     width, height = Image.open(a).size
     assert width > 1.5 * height
+
+
+def test_loss_curves_metrics_selects_and_orders_the_panels(tmp_path: Path) -> None:
+    rows = [
+        {"epoch": 1, "step": 10, "train_loss": 3.0, "val_loss": 3.5, "train_kl": 1.0},
+        {"epoch": 2, "step": 20, "train_loss": 2.0, "val_loss": 2.5, "train_kl": 1.5},
+    ]
+    history = History(rows)
+    only = save_loss_curves(history, tmp_path / "only.png", metrics=["kl", "loss"])
+    same = save_loss_curves(
+        [{k: r[k] for k in ("epoch", "train_kl", "train_loss", "val_loss")} for r in rows],
+        tmp_path / "same.png",
+    )
+    assert only.read_bytes() == same.read_bytes()  # "step" left out, panels in the given order
+    assert Image.open(only).size == (900, 350)  # two panels of 4.5 x 3.5 inches
+    with pytest.raises(ValueError, match=r"metrics: no column for \['recon'\]; the history has"):
+        save_loss_curves(history, tmp_path / "x.png", metrics=("loss", "recon"))
+    with pytest.raises(ValueError, match="metrics: expected a non-empty sequence of names"):
+        save_loss_curves(history, tmp_path / "x.png", metrics="loss")
+    with pytest.raises(ValueError, match="metrics: expected a non-empty sequence of names"):
+        save_loss_curves(history, tmp_path / "x.png", metrics=[])
 
 
 def test_loss_curves_gaps_epoch_axis_and_errors(tmp_path: Path) -> None:
@@ -84,7 +107,7 @@ def test_loss_curves_gaps_epoch_axis_and_errors(tmp_path: Path) -> None:
         save_loss_curves({"a": cast(Any, ["high", "low"])}, tmp_path / "x.png")
     with pytest.raises(TypeError, match=r"history\[1\]: expected a dict"):
         save_loss_curves([{"a": 1.0}, cast(Any, 2.0)], tmp_path / "x.png")
-    with pytest.raises(TypeError, match="history: expected a dict"):
+    with pytest.raises(TypeError, match="history: expected a History, a dict"):
         save_loss_curves(3.0, tmp_path / "x.png")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="at least one metric"):
         save_loss_curves({"epoch": [1, 2]}, tmp_path / "x.png")

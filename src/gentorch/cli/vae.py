@@ -854,9 +854,8 @@ def _picture_loss_curves(rows: list[dict[str, float]], path: Path) -> None:
     from gentorch.plotting import save_loss_curves
 
     # loss = recon + beta * KL per example; "elbo" repeats -loss, seconds and steps are not curves
-    kept = ("epoch", "train_loss", "val_loss", "train_recon", "val_recon", "train_kl", "val_kl")
-    curves = [{k: r[k] for k in kept if k in r} for r in rows]
-    print(f"wrote {save_loss_curves(curves, path, title='nats per example')}")
+    metrics = ("loss", "recon", "kl")
+    print(f"wrote {save_loss_curves(rows, path, metrics=metrics, title='nats per example')}")
 
 
 def _picture_histogram(

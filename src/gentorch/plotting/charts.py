@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
 import torch
@@ -205,10 +205,24 @@ def _colormap(name: str) -> Any:
 _SPLITS = ("train_", "val_", "valid_", "validation_", "test_", "train/", "val/", "test/")
 
 
+@runtime_checkable
+class ColumnTable(Protocol):
+    """A table read column by column: ``columns`` names them, ``table[name]`` gives the values
+    (what :class:`gentorch.training.History` and a pandas ``DataFrame`` provide)."""
+
+    @property
+    def columns(self) -> Any: ...
+
+    def __getitem__(self, column: str, /) -> Any: ...
+
+
 def _history_columns(history: Any) -> dict[str, list[float]]:
-    """Metric -> per-epoch values from a dict of lists or a list of per-epoch dicts."""
+    """Metric -> per-epoch values from a dict of lists, a list of per-epoch dicts, or a
+    :class:`ColumnTable` (``fit``'s ``History``)."""
     if isinstance(history, Mapping):
         columns = {str(k): list(v) for k, v in history.items()}
+    elif isinstance(history, ColumnTable) and not isinstance(history, Sequence):
+        columns = {str(k): list(history[k]) for k in history.columns}
     elif isinstance(history, Sequence) and not isinstance(history, (str, bytes)):
         columns = {}
         for epoch, row in enumerate(history):
@@ -224,8 +238,8 @@ def _history_columns(history: Any) -> dict[str, list[float]]:
                 values.extend([math.nan] * (epoch + 1 - len(values)))
     else:
         raise TypeError(
-            "history: expected a dict of metric -> list of floats or a list of per-epoch dicts, "
-            f"got {type(history).__name__}"
+            "history: expected a History, a dict of metric -> list of floats or a list of "
+            f"per-epoch dicts, got {type(history).__name__}"
         )
     out = {}
     for key, values in columns.items():
@@ -237,9 +251,10 @@ def _history_columns(history: Any) -> dict[str, list[float]]:
 
 
 def save_loss_curves(
-    history: Mapping[str, Sequence[float]] | Sequence[Mapping[str, float]],
+    history: Mapping[str, Sequence[float]] | Sequence[Mapping[str, float]] | ColumnTable,
     path: str | Path,
     *,
+    metrics: Sequence[str] | None = None,
     title: str | None = None,
 ) -> Path:
     """Plot training curves: one panel per metric, train and validation splits together.
@@ -249,12 +264,20 @@ def save_loss_curves(
     axis (otherwise epochs count from 1). Missing or non-finite values are gaps.
 
     Args:
-        history: metric -> per-epoch values, or a list of per-epoch dicts of metric -> value.
+        history: the :class:`~gentorch.training.History` that ``fit`` returns, metric ->
+            per-epoch values, or a list of per-epoch dicts of metric -> value.
         path: the PNG file to write.
+        metrics: the panels to draw, in this order (e.g. ``("loss", "kl")`` for the columns
+            ``train_loss``, ``val_loss``, ``train_kl``, ``val_kl``); ``None``: every metric.
         title: optional title over the panels.
 
     Returns:
         The path of the written PNG.
+
+    Raises:
+        ValueError: no metric with values, metrics of different lengths, or a name in
+            ``metrics`` that no column has.
+        TypeError: ``history`` is of none of the accepted kinds, or holds non-numbers.
 
     Example:
         >>> import tempfile
@@ -286,6 +309,13 @@ def save_loss_curves(
             (key[len(p) :] for p in _SPLITS if key.startswith(p) and len(key) > len(p)), key
         )
         panels.setdefault(panel, {})[key] = values
+    if metrics is not None:
+        if isinstance(metrics, str) or not metrics:
+            raise ValueError(f"metrics: expected a non-empty sequence of names, got {metrics!r}")
+        unknown = [m for m in metrics if m not in panels]
+        if unknown:
+            raise ValueError(f"metrics: no column for {unknown}; the history has {list(panels)}")
+        panels = {m: panels[m] for m in metrics}
     ncols = min(len(panels), 4)
     nrows = math.ceil(len(panels) / ncols)
     figure, axes = _figure(ncols, nrows, width=4.5, height=3.5)
