@@ -359,13 +359,13 @@ def test_bad_inputs_raise_clear_errors() -> None:
         model.iwae_bound(torch.rand(2, 784), 0)
     with pytest.raises(ValueError, match="iwae_k: expected a positive int"):
         model.loss(torch.rand(2, 784), iwae_k=0)
-    with pytest.raises(ValueError, match="free_bits: expected a float >= 0"):
+    with pytest.raises(ValueError, match="free_bits: expected a finite float >= 0"):
         model.loss(torch.rand(2, 784), free_bits=-1.0)
     with pytest.raises(ValueError, match="free_bits: must be 0 with the IWAE objective"):
         model.loss(torch.rand(2, 784), free_bits=0.5, iwae_k=2)
     with pytest.raises(ValueError, match="n: expected a positive int"):
         model.sample(0)
-    with pytest.raises(ValueError, match=r"beta: expected a float >= 0, got -0\.5"):
+    with pytest.raises(ValueError, match=r"beta: expected a finite float >= 0, got -0\.5"):
         model.loss(torch.rand(2, 784), beta=-0.5)
     with pytest.raises(ValueError, match=r"beta: expected a 0-d tensor, got shape \(2,\)"):
         model.loss(torch.rand(2, 784), beta=torch.ones(2))

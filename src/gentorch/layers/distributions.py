@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from gentorch.layers.reparameterize import (
+    _check_generator,
     _check_n_samples,
     _check_range,
     _location_scale,
@@ -54,6 +55,15 @@ def _uniform_open(like: Tensor, n_samples: int | None, generator: torch.Generato
     return u.clamp_min_(torch.finfo(u.dtype).tiny)  # (clamp_min_ has a vmap batching rule)
 
 
+def _as_float_tensor(name: str, value: float | Tensor) -> Tensor:
+    """``value`` (a real number or a real tensor) as a tensor of the default dtype."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, Tensor)):
+        raise TypeError(f"{name}: expected a float or a tensor, got {type(value).__name__}")
+    if isinstance(value, Tensor) and (value.dtype == torch.bool or value.is_complex()):
+        raise TypeError(f"{name}: expected a real-valued tensor, got dtype {value.dtype}")
+    return torch.as_tensor(value, dtype=torch.get_default_dtype())
+
+
 class LearnableNormal(nn.Module):
     """A Gaussian random variable ``N(mean, std^2)`` with trainable ``mean`` and ``std``.
 
@@ -72,6 +82,8 @@ class LearnableNormal(nn.Module):
         ValueError: ``shape`` is not positive ints, ``init_mean`` or ``init_std`` does not
             broadcast to it or is not finite (``init_std`` not ``> 0``), or ``eval_mode`` is
             unknown.
+        TypeError: ``shape`` is neither an int nor a sequence, or ``init_mean`` or
+            ``init_std`` is neither a number nor a real tensor.
 
     Input: none (``forward()`` takes only the keyword arguments ``n_samples`` and ``generator``).
     Output: ``shape``, or ``(K, *shape)`` with ``n_samples=K``.
@@ -95,12 +107,21 @@ class LearnableNormal(nn.Module):
         eval_mode: EvalMode = "mean",
     ) -> None:
         super().__init__()
-        size = (shape,) if isinstance(shape, int) else tuple(shape)
+        if isinstance(shape, int):
+            size: tuple[int, ...] = (shape,)
+        elif isinstance(shape, Sequence) and not isinstance(shape, str):
+            size = tuple(shape)
+        else:
+            raise TypeError(
+                f"shape: expected an int or a sequence of ints, got {type(shape).__name__}"
+            )
         if not all(isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in size):
             raise ValueError(f"shape: expected positive ints, got {shape!r}")
         _check_eval_mode(eval_mode)
-        mean = torch.as_tensor(init_mean, dtype=torch.get_default_dtype())
-        std = torch.as_tensor(init_std, dtype=torch.get_default_dtype())
+        mean, std = (
+            _as_float_tensor(name, value)
+            for name, value in (("init_mean", init_mean), ("init_std", init_std))
+        )
         for name, t in (("init_mean", mean), ("init_std", std)):
             try:
                 torch.broadcast_shapes(t.shape, size)
@@ -143,6 +164,7 @@ class LearnableNormal(nn.Module):
             ``z``: ``shape`` or ``(K, *shape)``, differentiable w.r.t. ``mean`` and ``raw_std``.
         """
         _check_n_samples(n_samples)
+        _check_generator(generator)
         mean = self.mean
         if not self.training and self.eval_mode == "mean":
             return mean if n_samples is None else mean.expand(n_samples, *mean.shape)
@@ -166,7 +188,7 @@ class _LocationScale(nn.Module):
         _check_n_samples(n_samples)
         self.eval_mode: EvalMode = eval_mode
         self.n_samples = n_samples
-        self.log_scale_range = _check_range(log_scale_range)
+        self.log_scale_range = _check_range(log_scale_range, "log_scale_range")
 
     def extra_repr(self) -> str:
         lo, hi = self.log_scale_range
@@ -199,6 +221,7 @@ class _LocationScale(nn.Module):
         """
         loc, log_scale = _split(x, ("loc", "log_scale"))
         _check_n_samples(n_samples)
+        _check_generator(generator)
         k = self.n_samples if n_samples is None else n_samples
         if not self.training and self.eval_mode == "mean":
             return loc if k is None else loc.expand(k, *loc.shape)
@@ -353,6 +376,7 @@ class ReparameterizeFullCov(nn.Module):
         """
         mu, scale_tril = self.split(x)
         _check_n_samples(n_samples)
+        _check_generator(generator)
         k = self.n_samples if n_samples is None else n_samples
         if not self.training and self.eval_mode == "mean":
             return mu if k is None else mu.expand(k, *mu.shape)

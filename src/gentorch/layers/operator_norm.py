@@ -26,6 +26,7 @@ from gentorch.layers._conv_operator import (
     operator_norm_fft,
     operator_norm_lanczos,
     operator_norm_power,
+    output_shape,
 )
 from gentorch.layers.spectral_norm import SpectralNorm
 
@@ -87,10 +88,11 @@ def conv_operator_norm(
 
     Raises:
         TypeError: ``conv`` is not a convolution (or a ``SpectralNorm`` of one),
-            ``input_shape`` is not a sequence, or ``max_iterations`` is not an int.
+            ``input_shape`` is not a sequence, ``max_iterations`` is not an int or ``rtol`` not
+            a float.
         ValueError: ``input_shape`` does not fit the layer, ``method`` is unknown,
-            ``max_iterations < 1`` or ``rtol < 0``; for ``"fft"``, a layer the method does not
-            apply to.
+            ``max_iterations < 1``, or ``rtol`` negative or not finite; for ``"fft"``, a layer
+            the method does not apply to.
 
     Example:
         A matrix-mode spectral norm makes the reshaped kernel's norm 1, not the operator's:
@@ -112,14 +114,17 @@ def conv_operator_norm(
     """
     layer, weight = _conv_and_weight(conv, "conv")
     shape = check_input_shape(layer, input_shape, "input_shape")
+    output_shape(layer, shape)  # raises ValueError naming input_shape if the layer cannot run
     if method not in _METHODS:
         raise ValueError(f"method: expected one of {_METHODS}, got {method!r}")
     if isinstance(max_iterations, bool) or not isinstance(max_iterations, int):
         raise TypeError(f"max_iterations: expected an int, got {type(max_iterations).__name__}")
     if max_iterations < 1:
         raise ValueError(f"max_iterations: expected >= 1, got {max_iterations}")
-    if not rtol >= 0:
-        raise ValueError(f"rtol: expected >= 0, got {rtol}")
+    if isinstance(rtol, bool) or not isinstance(rtol, (int, float)):
+        raise TypeError(f"rtol: expected a float, got {type(rtol).__name__}")
+    if not 0 <= rtol < math.inf:
+        raise ValueError(f"rtol: expected a finite float >= 0, got {rtol}")
     weight = weight.to(torch.promote_types(weight.dtype, torch.float32))
     with torch.no_grad(), torch.autocast(weight.device.type, enabled=False):
         if method == "fft":
@@ -248,9 +253,13 @@ def lipschitz_bound(model: nn.Module, input_shape: Sequence[int]) -> LipschitzBo
     if not isinstance(model, nn.Module):
         raise TypeError(f"model: expected an nn.Module, got {type(model).__name__}")
     if isinstance(input_shape, Tensor) or not isinstance(input_shape, Sequence):
-        raise TypeError(f"input_shape: expected a sequence of ints, got {type(input_shape)}")
+        raise TypeError(
+            f"input_shape: expected a sequence of ints, got {type(input_shape).__name__}"
+        )
     shape = tuple(input_shape)
-    if not shape or not all(isinstance(s, int) and s > 0 for s in shape):
+    if not shape or not all(
+        isinstance(s, int) and not isinstance(s, bool) and s > 0 for s in shape
+    ):
         raise ValueError(f"input_shape: expected positive ints (no batch dimension), got {shape}")
     flags = {m: m.training for m in model.modules()}
     model.eval()
@@ -263,18 +272,20 @@ def lipschitz_bound(model: nn.Module, input_shape: Sequence[int]) -> LipschitzBo
         x = torch.zeros((1, *shape), device=device, dtype=dtype)
         with torch.no_grad():
             for name, layer in _layers(model, ""):
-                constant, reason = _layer_constant(layer, tuple(x.shape[1:]))
-                if constant is None:
-                    unbounded[name or type(layer).__name__] = reason
-                else:
-                    layer_bounds[name or type(layer).__name__] = constant
+                # run the layer first: an input it cannot take is reported as such
                 try:
-                    x = layer(x)
+                    y = layer(x)
                 except Exception as err:
                     raise ValueError(
                         f"input_shape: layer {name!r} ({type(layer).__name__}) fails on an input "
                         f"of shape {tuple(x.shape)}: {err}"
                     ) from err
+                constant, reason = _layer_constant(layer, tuple(x.shape[1:]))
+                if constant is None:
+                    unbounded[name or type(layer).__name__] = reason
+                else:
+                    layer_bounds[name or type(layer).__name__] = constant
+                x = y
     finally:
         for m, flag in flags.items():
             m.training = flag

@@ -15,7 +15,12 @@ from typing import Literal
 import torch
 from torch import Tensor, nn
 
-from gentorch.layers.reparameterize import _check_n_samples, _noise_like
+from gentorch.layers.reparameterize import (
+    _check_bool,
+    _check_generator,
+    _check_n_samples,
+    _noise_like,
+)
 
 __all__ = ["GumbelSoftmax", "RelaxedBernoulli"]
 
@@ -68,7 +73,7 @@ class _Relaxed(nn.Module):
     ) -> None:
         super().__init__()
         self.temperature = _check_common(temperature, eval_mode, n_samples)
-        self.hard = bool(hard)
+        self.hard = _check_bool("hard", hard)
         self.eval_mode: DiscreteEvalMode = eval_mode
         self.n_samples = n_samples
 
@@ -96,7 +101,9 @@ class _Relaxed(nn.Module):
             ``(..., C)`` or ``(K, ..., C)``.
         """
         _check_logits(logits)
+        self._check_classes(logits)
         _check_n_samples(n_samples)
+        _check_generator(generator)
         tau = _check_common(self.temperature, self.eval_mode, None)
         k = self.n_samples if n_samples is None else n_samples
         if not self.training and self.eval_mode != "sample":
@@ -108,6 +115,9 @@ class _Relaxed(nn.Module):
         if self.hard:
             return _straight_through(self._harden(y), y)
         return y
+
+    def _check_classes(self, logits: Tensor) -> None:
+        """Raise if ``logits`` cannot hold this family's variables (default: any shape)."""
 
     def _mean(self, logits: Tensor) -> Tensor:
         raise NotImplementedError
@@ -152,6 +162,12 @@ class GumbelSoftmax(_Relaxed):
         >>> layer.eval()(torch.tensor([[0.0, 1.0, 0.0]]))  # eval_mode="mean": softmax(logits)
         tensor([[0.2119, 0.5761, 0.2119]])
     """
+
+    def _check_classes(self, logits: Tensor) -> None:
+        if logits.shape[-1] == 0:
+            raise ValueError(
+                f"logits: expected shape (..., C) with C >= 1 categories, got {tuple(logits.shape)}"
+            )
 
     def _mean(self, logits: Tensor) -> Tensor:
         return torch.softmax(logits, dim=-1)

@@ -200,16 +200,32 @@ def _check_n_samples(n_samples: int | None) -> None:
         raise ValueError(f"n_samples: expected None or an int >= 1, got {n_samples!r}")
 
 
-def _check_range(logvar_range: tuple[float, float]) -> tuple[float, float]:
+def _check_range(
+    logvar_range: tuple[float, float], name: str = "logvar_range"
+) -> tuple[float, float]:
     try:
         lo, hi = (float(v) for v in logvar_range)
     except (TypeError, ValueError):
         raise ValueError(
-            f"logvar_range: expected a pair of floats (lo, hi), got {logvar_range!r}"
+            f"{name}: expected a pair of floats (lo, hi), got {logvar_range!r}"
         ) from None
     if not (math.isfinite(lo) and math.isfinite(hi) and lo < hi):
-        raise ValueError(f"logvar_range: expected finite lo < hi, got {logvar_range!r}")
+        raise ValueError(f"{name}: expected finite lo < hi, got {logvar_range!r}")
     return lo, hi
+
+
+def _check_bool(name: str, value: object) -> bool:
+    """``value`` if it is a ``bool``; ``TypeError`` naming ``name`` otherwise (no truthiness)."""
+    if not isinstance(value, bool):
+        raise TypeError(f"{name}: expected a bool, got {value!r} ({type(value).__name__})")
+    return value
+
+
+def _check_generator(generator: torch.Generator | None) -> None:
+    if generator is not None and not isinstance(generator, torch.Generator):
+        raise TypeError(
+            f"generator: expected None or a torch.Generator, got {type(generator).__name__}"
+        )
 
 
 def _check_finite(name: str, t: Tensor) -> None:
@@ -292,7 +308,8 @@ def reparameterize(
         ``z``: ``(..., L)``, or ``(K, ..., L)`` when ``n_samples=K``.
 
     Raises:
-        TypeError: ``mu`` or ``logvar`` is not a floating-point tensor.
+        TypeError: ``mu`` or ``logvar`` is not a floating-point tensor, or ``generator`` is not
+            a :class:`torch.Generator`.
         ValueError: their shapes, dtypes or devices differ, a 0-dim input, or an invalid
             ``n_samples`` or ``logvar_range``.
 
@@ -309,6 +326,7 @@ def reparameterize(
     """
     _check_pair(mu, logvar)
     _check_n_samples(n_samples)
+    _check_generator(generator)
     lo, hi = _check_range(logvar_range)
     # eps ~ N(0, I) is drawn inside the function, on mu's device and in its dtype
     return _location_scale(mu, logvar, None, (lo, hi, 0.5, n_samples, generator))
@@ -371,9 +389,9 @@ class Reparameterize(nn.Module):
         _check_n_samples(n_samples)
         self.eval_mode: EvalMode = eval_mode
         self.n_samples = n_samples
-        self.check_finite = bool(check_finite)
+        self.check_finite = _check_bool("check_finite", check_finite)
         self.logvar_range = _check_range(logvar_range)
-        self.track_diagnostics = bool(track_diagnostics)
+        self.track_diagnostics = _check_bool("track_diagnostics", track_diagnostics)
         # [mu, logvar] of the last forward, detached; a plain list, so recording them costs
         # no nn.Module.__setattr__ (~1 us per tensor attribute) on every call
         self._last: list[Tensor] = []
@@ -410,6 +428,8 @@ class Reparameterize(nn.Module):
         else:
             _check_n_samples(n_samples)
             k = n_samples
+        if generator is not None:
+            _check_generator(generator)
         if self.check_finite:
             _check_finite("mu", mu)
             _check_finite("logvar", logvar)
@@ -434,8 +454,8 @@ class Reparameterize(nn.Module):
             exceeds 0.01, Burda et al. 2015; the variance divides by ``N``) and ``n_rows`` (int).
 
         Raises:
-            RuntimeError: if ``track_diagnostics`` is off, or there was no forward since
-                construction or :meth:`reset_state`.
+            RuntimeError: if ``track_diagnostics`` is off, there was no forward since
+                construction or :meth:`reset_state`, or the last forward had an empty batch.
         """
         if not self.track_diagnostics and not self._last:
             raise RuntimeError(
@@ -449,6 +469,11 @@ class Reparameterize(nn.Module):
             )
         lo, hi = self.logvar_range
         last_mu, last_logvar = self._last
+        if last_mu.numel() == 0:
+            raise RuntimeError(
+                "diagnostics: the last forward had no rows to summarise (mu of shape "
+                f"{tuple(last_mu.shape)}); run a forward on a non-empty batch first"
+            )
         L = last_mu.shape[-1]
         mu = last_mu.reshape(-1, L).float()
         logvar = last_logvar.reshape(-1, L).float().clamp(lo, hi)

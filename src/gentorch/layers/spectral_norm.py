@@ -53,6 +53,15 @@ __all__ = [
 ]
 
 _MODES = ("matrix", "operator")
+# Layers whose forward input SpectralNorm checks (exact types: a subclass may take other input)
+_CONV_TYPES = (
+    nn.Conv1d,
+    nn.Conv2d,
+    nn.Conv3d,
+    nn.ConvTranspose1d,
+    nn.ConvTranspose2d,
+    nn.ConvTranspose3d,
+)
 # Warm-up: Lanczos bidiagonalization until sigma changes by less than _WARMUP_RTOL over 5 steps
 # (at most _WARMUP_MAX_STEPS), then _WARMUP_POLISH power iterations.
 _WARMUP_MAX_STEPS = 300
@@ -111,6 +120,11 @@ class SpectralNorm(nn.Module):
             already spectrally normalized by PyTorch), or an invalid ``n_power_iterations``,
             ``eps``, ``mode``, ``dim`` or ``input_shape``.
 
+    The forward of a wrapped ``Linear`` or ``Conv*d`` / ``ConvTranspose*d`` checks its input
+    first: ``ValueError`` for a wrong last dimension (``Linear``) or channel count / rank
+    (convolutions), ``TypeError`` for a non-floating input or, outside autocast, a dtype other
+    than the weight's.
+
     Shapes:
         Input and output: those of the wrapped module (e.g. ``(B, in_features) ->
         (B, out_features)`` for a ``Linear``). Buffers: matrix mode ``u: (rows,)``,
@@ -148,7 +162,12 @@ class SpectralNorm(nn.Module):
             )
         if n_power_iterations < 1:
             raise ValueError(f"n_power_iterations: expected >= 1, got {n_power_iterations}")
-        if not isinstance(eps, (int, float)) or not eps > 0 or not math.isfinite(eps):
+        if (
+            isinstance(eps, bool)
+            or not isinstance(eps, (int, float))
+            or not eps > 0
+            or not math.isfinite(eps)
+        ):
             raise ValueError(f"eps: expected a finite number > 0, got {eps!r}")
         if mode not in _MODES:
             raise ValueError(f"mode: expected one of {_MODES}, got {mode!r}")
@@ -161,7 +180,7 @@ class SpectralNorm(nn.Module):
         if mode == "matrix":
             if input_shape is not None:
                 raise ValueError(
-                    f"input_shape: only used with mode='operator', got {tuple(input_shape)} "
+                    f"input_shape: only used with mode='operator', got {input_shape!r} "
                     "with mode='matrix'"
                 )
             self.dim = _checked_dim(module, weight, dim)
@@ -327,6 +346,8 @@ class SpectralNorm(nn.Module):
         """Run the wrapped module with ``W / sigma`` (``n_power_iterations`` steps first in
         training mode, none in eval); inputs and outputs are the wrapped module's."""
         weight = self._weight()
+        if args and isinstance(args[0], Tensor) and self.name == "weight":
+            _check_layer_input(self.module, weight, args[0])
         if (
             self.training
             and not torch.compiler.is_compiling()
@@ -463,6 +484,43 @@ class SpectralNorm(nn.Module):
         if self.mode == "matrix":
             return text + f"dim={self.dim}, eps={self.eps}"
         return text + f"eps={self.eps}, mode='operator', input_shape={self.input_shape}"
+
+
+def _check_layer_input(module: nn.Module, weight: Tensor, x: Tensor) -> None:
+    """Raise a clear error for an input that a wrapped ``Linear`` or ``Conv*d`` cannot take.
+
+    Shape and dtype checks only (no device sync): the errors torch would raise further down
+    ("mat1 and mat2 shapes cannot be multiplied", "expected input ... to have 3 channels") do
+    not name the argument. Other modules are left to report their own errors.
+    """
+    kind = type(module).__name__
+    if type(module) is nn.Linear:
+        assert isinstance(module, nn.Linear)
+        if x.dim() == 0 or x.shape[-1] != module.in_features:
+            raise ValueError(
+                f"input: SpectralNorm({kind}) expected shape (..., {module.in_features}), "
+                f"got {tuple(x.shape)}"
+            )
+    elif type(module) in _CONV_TYPES and is_conv(module):
+        nd = weight.dim() - 2
+        channels = int(module.in_channels)
+        if x.dim() not in (nd + 1, nd + 2) or x.shape[-nd - 1] != channels:
+            spatial = ", ".join(["*"] * nd)
+            raise ValueError(
+                f"input: SpectralNorm({kind}) expected shape (B, {channels}, {spatial}) or "
+                f"({channels}, {spatial}), got {tuple(x.shape)}"
+            )
+    else:
+        return
+    if not x.is_floating_point():
+        raise TypeError(
+            f"input: SpectralNorm({kind}) expected a floating-point tensor, got dtype {x.dtype}"
+        )
+    if x.dtype != weight.dtype and not torch.is_autocast_enabled(x.device.type):
+        raise TypeError(
+            f"input: SpectralNorm({kind}) expected dtype {weight.dtype} (the weight's), got "
+            f"{x.dtype}; convert the input or the module (outside autocast the dtypes must match)"
+        )
 
 
 def _checked_weight(module: nn.Module, name: str) -> Tensor:
@@ -638,7 +696,7 @@ def convert_torch_spectral_norm_state_dict(
         A new dict with the converted keys.
 
     Raises:
-        TypeError: ``state_dict`` is not a mapping.
+        TypeError: ``state_dict`` is not a mapping with str keys, or ``name`` is not a str.
         KeyError: a layer has the weight entry of either layout but misses ``u`` or ``v``.
 
     Example:
@@ -654,6 +712,11 @@ def convert_torch_spectral_norm_state_dict(
     """
     if not isinstance(state_dict, Mapping):
         raise TypeError(f"state_dict: expected a mapping, got {type(state_dict).__name__}")
+    if not isinstance(name, str):
+        raise TypeError(f"name: expected a str, got {type(name).__name__}")
+    for key in state_dict:
+        if not isinstance(key, str):
+            raise TypeError(f"state_dict: expected str keys, got the {type(key).__name__} {key!r}")
     renamed: dict[str, str] = {}
     prefixes: list[str] = []
     layouts = (

@@ -195,9 +195,10 @@ def gradient_penalty(
         A scalar tensor (0-d), differentiable w.r.t. the discriminator's parameters.
 
     Raises:
-        TypeError: ``real`` or ``fake`` is not a tensor.
+        TypeError: ``real`` or ``fake`` is not a floating-point tensor, ``discriminator`` is
+            not callable or returns no tensor, or ``generator`` is not a ``torch.Generator``.
         ValueError: their shapes differ, the batch is empty, or the discriminator does not
-            return one output per sample.
+            return one differentiable output per sample.
 
     Example:
         A linear critic with weight ``w`` has ``grad_x D = w`` everywhere, so the penalty is
@@ -214,8 +215,20 @@ def gradient_penalty(
         >>> critic.weight.grad
         tensor([[1., 1., 1., 1.]])
     """
-    if not isinstance(real, Tensor) or not isinstance(fake, Tensor):
-        raise TypeError("real, fake: expected tensors")
+    if not callable(discriminator):
+        raise TypeError(
+            f"discriminator: expected a callable (e.g. an nn.Module), got "
+            f"{type(discriminator).__name__}"
+        )
+    for name, t in (("real", real), ("fake", fake)):
+        if not isinstance(t, Tensor):
+            raise TypeError(f"{name}: expected a Tensor, got {type(t).__name__}")
+        if not t.is_floating_point():
+            raise TypeError(f"{name}: expected a floating-point tensor, got dtype {t.dtype}")
+    if generator is not None and not isinstance(generator, torch.Generator):
+        raise TypeError(
+            f"generator: expected None or a torch.Generator, got {type(generator).__name__}"
+        )
     if real.shape != fake.shape:
         raise ValueError(
             f"fake: expected the shape of real {tuple(real.shape)}, got {tuple(fake.shape)}"
@@ -227,12 +240,22 @@ def gradient_penalty(
     # x_hat = eps * x + (1 - eps) * G(z), a point on the segment between a real and a fake sample
     x_hat = (eps * real.detach() + (1.0 - eps) * fake.detach()).requires_grad_(True)
     out = discriminator(x_hat)
-    if out.shape[0] != real.shape[0] or out.numel() != real.shape[0]:
+    if not isinstance(out, Tensor):
+        raise TypeError(f"discriminator: expected a Tensor output, got {type(out).__name__}")
+    if out.dim() == 0 or out.shape[0] != real.shape[0] or out.numel() != real.shape[0]:
         raise ValueError(
             f"discriminator: expected one output per sample, (B,) or (B, 1) with B = "
             f"{real.shape[0]}, got {tuple(out.shape)}"
         )
-    (grad,) = torch.autograd.grad(out.sum(), x_hat, create_graph=True)
+    grad = None
+    if out.requires_grad:
+        (grad,) = torch.autograd.grad(out.sum(), x_hat, create_graph=True, allow_unused=True)
+    if grad is None:
+        raise ValueError(
+            "discriminator: expected an output that depends differentiably on its input, got "
+            f"one with no gradient path to it (requires_grad={out.requires_grad}: called under "
+            "torch.no_grad(), or the input detached or unused inside?)"
+        )
     # (||grad||_2 - 1)^2 per sample, averaged over the batch
     norms = torch.linalg.vector_norm(grad.flatten(1), dim=1)
     penalty: Tensor = ((norms - 1.0) ** 2).mean()

@@ -8,6 +8,7 @@ arguments describe is returned as is (``exp(logvar)`` overflows float16 above ``
 
 from __future__ import annotations
 
+import math
 from typing import Literal
 
 import torch
@@ -31,6 +32,17 @@ def _check_tensor(name: str, t: Tensor) -> None:
 def _check_reduction(reduction: str) -> None:
     if reduction not in _REDUCTIONS:
         raise ValueError(f"reduction: expected one of {_REDUCTIONS}, got {reduction!r}")
+
+
+def _check_reducible(shape: torch.Size, reduction: str, names: str) -> None:
+    """``"mean"`` of no element or ``"batchmean"`` of no row would be ``0 / 0 = NaN``."""
+    if (reduction == "mean" and math.prod(shape) == 0) or (
+        reduction == "batchmean" and shape[0] == 0
+    ):
+        raise ValueError(
+            f"{names}: reduction={reduction!r} needs at least one "
+            f"{'element' if reduction == 'mean' else 'row'}, got shape {tuple(shape)}"
+        )
 
 
 def _reduce(kl: Tensor, reduction: str) -> Tensor:
@@ -62,7 +74,8 @@ def gaussian_kl(mu: Tensor, logvar: Tensor, *, reduction: Reduction = "none") ->
 
     Raises:
         TypeError: ``mu`` or ``logvar`` is not a floating-point tensor.
-        ValueError: a 0-dim input, different shapes, or an unknown ``reduction``.
+        ValueError: a 0-dim input, different shapes, an unknown ``reduction``, or
+            ``"mean"`` / ``"batchmean"`` of an empty input (no element / no row).
 
     Example:
         >>> import torch
@@ -81,6 +94,7 @@ def gaussian_kl(mu: Tensor, logvar: Tensor, *, reduction: Reduction = "none") ->
             f"logvar {tuple(logvar.shape)}"
         )
     _check_reduction(reduction)
+    _check_reducible(mu.shape, reduction, "mu and logvar")
     # 0.5 * (mu^2 + (e^lv - 1) - lv)
     kl = 0.5 * (mu.square() + torch.expm1(logvar) - logvar)
     return _reduce(kl, reduction)
@@ -110,7 +124,8 @@ def gaussian_kl_between(
 
     Raises:
         TypeError: an argument is not a floating-point tensor.
-        ValueError: a 0-dim input, shapes that do not broadcast, or an unknown ``reduction``.
+        ValueError: a 0-dim input, shapes that do not broadcast, an unknown ``reduction``, or
+            ``"mean"`` / ``"batchmean"`` of an empty broadcast shape.
 
     Example:
         >>> import torch
@@ -124,13 +139,14 @@ def gaussian_kl_between(
     for name, t in zip(names, args, strict=True):
         _check_tensor(name, t)
     try:
-        torch.broadcast_shapes(*(t.shape for t in args))
+        shape = torch.broadcast_shapes(*(t.shape for t in args))
     except RuntimeError:
         shapes = ", ".join(f"{n} {tuple(t.shape)}" for n, t in zip(names, args, strict=True))
         raise ValueError(
             f"mu_q, logvar_q, mu_p, logvar_p: shapes do not broadcast: {shapes}"
         ) from None
     _check_reduction(reduction)
+    _check_reducible(shape, reduction, ", ".join(names))
     d = logvar_q - logvar_p
     # 0.5 * ((e^d - 1) - d + (mu_q - mu_p)^2 * e^-lv_p),  d = lv_q - lv_p
     kl = 0.5 * (torch.expm1(d) - d + (mu_q - mu_p).square() * torch.exp(-logvar_p))
@@ -166,7 +182,8 @@ def gaussian_kl_free_bits(
         ``(L,)`` for ``"none"``, otherwise a scalar tensor.
 
     Raises:
-        ValueError: ``free_bits < 0`` or not a number, or as :func:`gaussian_kl`.
+        ValueError: ``free_bits`` negative, not finite or not a number, an input with no row
+            or no latent dimension, or as :func:`gaussian_kl`.
         TypeError: as :func:`gaussian_kl`.
 
     Example:
@@ -179,14 +196,23 @@ def gaussian_kl_free_bits(
         >>> gaussian_kl_free_bits(mu, logvar, 0.25)  # their sum, per example
         tensor(1.2500)
     """
-    if isinstance(free_bits, bool) or not isinstance(free_bits, (int, float)) or free_bits < 0:
+    if (
+        isinstance(free_bits, bool)
+        or not isinstance(free_bits, (int, float))
+        or not 0 <= free_bits < math.inf
+    ):
         raise ValueError(
-            f"free_bits: expected a float >= 0 (nats per dimension), got {free_bits!r}"
+            f"free_bits: expected a finite float >= 0 (nats per dimension), got {free_bits!r}"
         )
     _check_reduction(reduction)
     kl = gaussian_kl(mu, logvar)
     L = kl.shape[-1]
-    n_rows = kl.numel() // L if L else 0
+    if kl.numel() == 0:
+        raise ValueError(
+            "mu and logvar: expected at least one row and one latent dimension (..., L), got "
+            f"shape {tuple(kl.shape)}"
+        )
+    n_rows = kl.numel() // L
     # KL_j = mean over rows; floored at free_bits with zero gradient where KL_j <= free_bits
     kl_dim = kl.reshape(-1, L).mean(dim=0)
     floored = torch.where(kl_dim > free_bits, kl_dim, torch.full_like(kl_dim, float(free_bits)))

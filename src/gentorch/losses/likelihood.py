@@ -33,6 +33,20 @@ def _check_features(name: str, value: Tensor, x: Tensor) -> None:
             f"{name} and x: expected the same feature size D in (..., D), got "
             f"{tuple(value.shape)} and {tuple(x.shape)}"
         )
+    _check_broadcast(f"{name} and x", value.shape, x.shape)
+
+
+def _check_broadcast(names: str, a: torch.Size, b: torch.Size) -> None:
+    """``ValueError`` naming ``names`` unless shapes ``a`` and ``b`` broadcast.
+
+    (By hand: ``torch.broadcast_shapes`` costs ~15 us, more than the loss on small batches.)
+    """
+    for m, n in zip(reversed(a), reversed(b), strict=False):
+        if m != n and m != 1 and n != 1:
+            raise ValueError(
+                f"{names}: expected leading dimensions that broadcast (e.g. (B, D) against "
+                f"(K, B, D)), got {tuple(a)} and {tuple(b)}"
+            )
 
 
 def bernoulli_log_likelihood(logits: Tensor, x: Tensor) -> Tensor:
@@ -55,7 +69,8 @@ def bernoulli_log_likelihood(logits: Tensor, x: Tensor) -> Tensor:
 
     Raises:
         TypeError: ``logits`` or ``x`` is not a floating-point tensor.
-        ValueError: a 0-dim input, or different feature sizes ``D``.
+        ValueError: a 0-dim input, different feature sizes ``D``, or leading dimensions that
+            do not broadcast.
 
     Example:
         >>> import torch
@@ -99,9 +114,10 @@ def gaussian_log_likelihood(mean: Tensor, x: Tensor, logvar: Tensor | float = 0.
 
     Raises:
         TypeError: ``mean``, ``x`` or a tensor ``logvar`` is not floating point, or ``logvar``
-            is neither a tensor nor a number.
-        ValueError: a 0-dim input, different feature sizes ``D``, a ``logvar`` whose last
-            dimension is neither 1 nor ``D``, or a non-finite float ``logvar``.
+            is neither a tensor nor a number (a bool is refused).
+        ValueError: a 0-dim input, different feature sizes ``D``, leading dimensions (of
+            ``mean``, ``x`` and a tensor ``logvar``) that do not broadcast, a ``logvar`` whose
+            last dimension is neither 1 nor ``D``, or a non-finite float ``logvar``.
 
     Example:
         >>> import torch
@@ -120,8 +136,12 @@ def gaussian_log_likelihood(mean: Tensor, x: Tensor, logvar: Tensor | float = 0.
                 f"logvar: expected a shape broadcastable to (..., {x.shape[-1]}), "
                 f"got {tuple(logvar.shape)}"
             )
+        if logvar.dim() > 1:
+            # (pairwise broadcasting of the three shapes is joint broadcasting)
+            _check_broadcast("logvar and mean", logvar.shape, mean.shape)
+            _check_broadcast("logvar and x", logvar.shape, x.shape)
         inv_var: Tensor | float = torch.exp(-logvar)
-    elif isinstance(logvar, (int, float)):
+    elif isinstance(logvar, (int, float)) and not isinstance(logvar, bool):
         if not math.isfinite(logvar):
             raise ValueError(f"logvar: expected a finite number, got {logvar}")
         inv_var = math.exp(-logvar)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import torch
 from torch import Tensor
 
 # Square image sides the SN-GAN networks are built for: MNIST-like and CIFAR-like.
@@ -14,22 +15,63 @@ def check_positive(name: str, value: int) -> None:
         raise ValueError(f"{name}: expected a positive integer, got {value!r}")
 
 
+def check_bool(name: str, value: bool) -> None:
+    """Raise ``TypeError`` naming ``name`` unless ``value`` is a ``bool`` (no truthiness)."""
+    if not isinstance(value, bool):
+        raise TypeError(f"{name}: expected a bool, got {value!r} ({type(value).__name__})")
+
+
 def check_image_size(value: int) -> None:
-    """Raise ``ValueError`` unless ``value`` is one of :data:`IMAGE_SIZES`."""
-    if value not in IMAGE_SIZES:
+    """Raise ``ValueError`` unless ``value`` is one of :data:`IMAGE_SIZES` (an ``int``)."""
+    if not isinstance(value, int) or isinstance(value, bool) or value not in IMAGE_SIZES:
         raise ValueError(f"image_size: expected one of {IMAGE_SIZES}, got {value!r}")
 
 
-def check_codes(z: Tensor, latent_dim: int) -> None:
-    """Raise ``ValueError`` unless ``z`` is a tensor of shape ``(B, latent_dim)``."""
-    if not isinstance(z, Tensor) or z.dim() != 2 or z.shape[1] != latent_dim:
-        got = tuple(z.shape) if isinstance(z, Tensor) else type(z).__name__
-        raise ValueError(f"z: expected shape (B, {latent_dim}), got {got}")
+def check_generator(generator: torch.Generator | None) -> None:
+    """Raise ``TypeError`` unless ``generator`` is ``None`` or a :class:`torch.Generator`."""
+    if generator is not None and not isinstance(generator, torch.Generator):
+        raise TypeError(
+            f"generator: expected None or a torch.Generator, got {type(generator).__name__}"
+        )
 
 
-def check_images(x: Tensor, channels: int, size: int) -> None:
-    """Raise ``ValueError`` unless ``x`` is a tensor of shape ``(B, channels, size, size)``."""
+def _check_floating(name: str, t: Tensor, dtype: torch.dtype) -> None:
+    """Raise ``TypeError`` unless ``t`` is floating point and (outside autocast) of ``dtype``."""
+    if not t.is_floating_point():
+        hint = " (convert and scale images, e.g. x.float() / 255)" if name == "x" else ""
+        raise TypeError(f"{name}: expected a floating-point tensor, got dtype {t.dtype}{hint}")
+    if t.dtype != dtype and not torch.is_autocast_enabled(t.device.type):
+        raise TypeError(
+            f"{name}: expected dtype {dtype} (the model's parameters), got {t.dtype}; convert "
+            f"the input (e.g. {name}.to({dtype})) or the model (model.to({t.dtype}))"
+        )
+
+
+def check_codes(z: Tensor, latent_dim: int, dtype: torch.dtype) -> None:
+    """Raise unless ``z`` is a non-empty floating tensor ``(B, latent_dim)`` of ``dtype``.
+
+    ``TypeError`` for a non-tensor or a wrong dtype, ``ValueError`` for a wrong shape.
+    """
+    if not isinstance(z, Tensor):
+        raise TypeError(f"z: expected a Tensor of shape (B, {latent_dim}), got {type(z).__name__}")
+    if z.dim() != 2 or z.shape[1] != latent_dim:
+        raise ValueError(f"z: expected shape (B, {latent_dim}), got {tuple(z.shape)}")
+    if z.shape[0] == 0:
+        raise ValueError(f"z: expected at least one code (B >= 1), got shape {tuple(z.shape)}")
+    _check_floating("z", z, dtype)
+
+
+def check_images(x: Tensor, channels: int, size: int, dtype: torch.dtype) -> None:
+    """Raise unless ``x`` is a non-empty floating tensor ``(B, channels, size, size)``.
+
+    ``TypeError`` for a non-tensor or a wrong dtype, ``ValueError`` for a wrong shape.
+    """
     expected = (channels, size, size)
-    if not isinstance(x, Tensor) or x.dim() != 4 or tuple(x.shape[1:]) != expected:
-        got = tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__
-        raise ValueError(f"x: expected shape (B, {', '.join(map(str, expected))}), got {got}")
+    text = ", ".join(map(str, expected))
+    if not isinstance(x, Tensor):
+        raise TypeError(f"x: expected a Tensor of shape (B, {text}), got {type(x).__name__}")
+    if x.dim() != 4 or tuple(x.shape[1:]) != expected:
+        raise ValueError(f"x: expected shape (B, {text}), got {tuple(x.shape)}")
+    if x.shape[0] == 0:
+        raise ValueError(f"x: expected at least one image (B >= 1), got shape {tuple(x.shape)}")
+    _check_floating("x", x, dtype)

@@ -58,6 +58,7 @@ class ConvVAE(VAE):
         ValueError: ``image_shape`` is not three positive ints, ``H`` or ``W`` is not divisible
             by ``2 ** len(channels)``, ``channels`` is empty or holds a non-positive entry, a
             non-positive ``hidden_dim``, and as for :class:`VAE`.
+        TypeError: ``image_shape`` or ``channels`` is not a sequence, and as for :class:`VAE`.
 
     Shapes:
         ``x: (B, C*H*W)``; ``encode(x) -> (mu, logvar)`` each ``(B, L)``;
@@ -88,6 +89,9 @@ class ConvVAE(VAE):
     ) -> None:
         # VAE.__init__ builds MLPs; a ConvVAE shares the rest of its set-up.
         nn.Module.__init__(self)
+        for name, value in (("image_shape", image_shape), ("channels", channels)):
+            if isinstance(value, (str, Tensor)) or not isinstance(value, Sequence):
+                raise TypeError(f"{name}: expected a sequence of ints, got {type(value).__name__}")
         if len(image_shape) != 3:
             raise ValueError(f"image_shape: expected (C, H, W), got {tuple(image_shape)}")
         C, H, W = (_positive_int("image_shape[*]", s) for s in image_shape)

@@ -30,6 +30,7 @@ from torch import Tensor, nn
 
 from gentorch.layers import spectral_norm as _spectral_norm
 from gentorch.models._gan_checks import (
+    check_bool,
     check_codes,
     check_image_size,
     check_images,
@@ -42,6 +43,16 @@ __all__ = [
     "SNGANResNetDiscriminator",
     "SNGANResNetGenerator",
 ]
+
+
+def _check_feature_map(x: Tensor, channels: int) -> None:
+    """Raise unless ``x`` is a floating tensor ``(B, channels, H, W)`` (shape and dtype only)."""
+    if not isinstance(x, Tensor):
+        raise TypeError(f"x: expected a Tensor (B, {channels}, H, W), got {type(x).__name__}")
+    if x.dim() != 4 or x.shape[1] != channels:
+        raise ValueError(f"x: expected shape (B, {channels}, H, W), got {tuple(x.shape)}")
+    if not x.is_floating_point():
+        raise TypeError(f"x: expected a floating-point tensor, got dtype {x.dtype}")
 
 
 class GeneratorResBlock(nn.Module):
@@ -69,6 +80,7 @@ class GeneratorResBlock(nn.Module):
         super().__init__()
         check_positive("in_channels", in_channels)
         check_positive("out_channels", out_channels)
+        self.in_channels = in_channels
         self.bn1 = nn.BatchNorm2d(in_channels)
         self.conv1 = nn.Conv2d(in_channels, out_channels, 3, padding=1)
         self.bn2 = nn.BatchNorm2d(out_channels)
@@ -77,6 +89,7 @@ class GeneratorResBlock(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         """``(B, C_in, H, W) -> (B, C_out, 2H, 2W)``."""
+        _check_feature_map(x, self.in_channels)
         h = F.interpolate(F.relu(self.bn1(x)), scale_factor=2.0, mode="nearest")
         h = self.conv2(F.relu(self.bn2(self.conv1(h))))
         out: Tensor = h + self.shortcut(F.interpolate(x, scale_factor=2.0, mode="nearest"))
@@ -121,6 +134,10 @@ class DiscriminatorResBlock(nn.Module):
         super().__init__()
         check_positive("in_channels", in_channels)
         check_positive("out_channels", out_channels)
+        check_bool("downsample", downsample)
+        check_bool("first", first)
+        check_bool("spectral_norm", spectral_norm)
+        self.in_channels = in_channels
         self.downsample, self.first = downsample, first
 
         def wrap(layer: nn.Module) -> nn.Module:
@@ -137,6 +154,7 @@ class DiscriminatorResBlock(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         """``(B, C_in, H, W) -> (B, C_out, H', W')``."""
+        _check_feature_map(x, self.in_channels)
         h = x if self.first else F.relu(x)
         h = self._pool(self.conv2(F.relu(self.conv1(h))))
         if self.shortcut is None:
@@ -206,7 +224,7 @@ class SNGANResNetGenerator(nn.Module):
 
     def forward(self, z: Tensor) -> Tensor:
         """``z: (B, latent_dim)`` to images ``(B, C, H, W)`` in ``[0, 1]``."""
-        check_codes(z, self.latent_dim)
+        check_codes(z, self.latent_dim, self.dense.weight.dtype)
         h = self.dense(z).view(z.shape[0], self.width, self.bottom, self.bottom)
         h = F.relu(self.bn(self.blocks(h)))
         # x = (tanh(h) + 1) / 2: the paper's tanh output rescaled to [0, 1]
@@ -228,6 +246,7 @@ class SNGANResNetDiscriminator(nn.Module):
     Raises:
         ValueError: ``in_channels`` or ``width`` is not a positive int, or ``image_size`` is not
             28 or 32.
+        TypeError: ``spectral_norm`` is not a bool.
 
     Example:
         >>> import torch
@@ -250,6 +269,7 @@ class SNGANResNetDiscriminator(nn.Module):
         check_positive("in_channels", in_channels)
         check_positive("width", width)
         check_image_size(image_size)
+        check_bool("spectral_norm", spectral_norm)
         self.in_channels, self.image_size = in_channels, image_size
         self.spectral_norm, self.width = spectral_norm, width
         sn = spectral_norm
@@ -275,7 +295,7 @@ class SNGANResNetDiscriminator(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         """Score images ``x: (B, C, H, W)`` in ``[0, 1]``; returns ``(B,)``."""
-        check_images(x, self.in_channels, self.image_size)
+        check_images(x, self.in_channels, self.image_size, next(self.parameters()).dtype)
         # the paper's networks see images in [-1, 1]; global sum pooling over positions
         h = F.relu(self.blocks(2.0 * x - 1.0)).sum(dim=(2, 3))
         out: Tensor = self.linear(h)

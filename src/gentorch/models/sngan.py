@@ -32,7 +32,9 @@ from torch import Tensor, nn
 
 from gentorch.layers import spectral_norm as _spectral_norm
 from gentorch.models._gan_checks import (
+    check_bool,
     check_codes,
+    check_generator,
     check_image_size,
     check_images,
     check_positive,
@@ -108,7 +110,7 @@ class SNGANGenerator(nn.Module):
 
     def forward(self, z: Tensor) -> Tensor:
         """Map ``z: (B, latent_dim)`` to images ``(B, out_channels, image_size, image_size)``."""
-        check_codes(z, self.latent_dim)
+        check_codes(z, self.latent_dim, self.dense.weight.dtype)
         h = self.dense(z).view(z.shape[0], -1, self.bottom, self.bottom)
         h = F.relu(self.bn0(h))
         h = F.relu(self.bn1(self.deconv1(h)))
@@ -129,6 +131,7 @@ class SNGANGenerator(nn.Module):
             torch.Size([2, 3, 32, 32])
         """
         check_positive("n", n)
+        check_generator(generator)
         param = self.dense.weight
         z = torch.randn(
             n, self.latent_dim, device=param.device, dtype=param.dtype, generator=generator
@@ -158,8 +161,13 @@ class SNGANDiscriminator(nn.Module):
         - Output: ``(B,)`` raw scores (logits).
 
     Raises:
-        ValueError: ``in_channels`` or ``width`` is not a positive int, or ``image_size`` is not
-            28 or 32.
+        ValueError: ``in_channels``, ``width`` or ``n_power_iterations`` is not a positive int,
+            or ``image_size`` is not 28 or 32.
+        TypeError: ``spectral_norm`` is not a bool.
+
+    The forward raises ``ValueError`` for images of another shape or an empty batch, and
+    ``TypeError`` for non-floating images (e.g. ``uint8``, scale them to ``[0, 1]`` first) or
+    a dtype other than the parameters' outside autocast.
 
     Example:
         >>> import torch
@@ -186,6 +194,8 @@ class SNGANDiscriminator(nn.Module):
         check_positive("in_channels", in_channels)
         check_positive("width", width)
         check_image_size(image_size)
+        check_bool("spectral_norm", spectral_norm)
+        check_positive("n_power_iterations", n_power_iterations)
         self.in_channels = in_channels
         self.image_size = image_size
         self.spectral_norm = spectral_norm
@@ -221,7 +231,7 @@ class SNGANDiscriminator(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         """Score images ``x: (B, C, H, W)`` in ``[0, 1]``; returns ``(B,)``."""
-        check_images(x, self.in_channels, self.image_size)
+        check_images(x, self.in_channels, self.image_size, next(self.parameters()).dtype)
         # the paper's networks see images in [-1, 1]
         h = 2.0 * x - 1.0
         for name in self.LAYER_NAMES[:-1]:

@@ -18,9 +18,10 @@ never on tensor values.
 
 from __future__ import annotations
 
+import inspect
 import itertools
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
 import torch
@@ -53,7 +54,7 @@ _ACTIVATIONS: dict[str, type[nn.Module]] = {
 
 
 def _activation(name: str) -> nn.Module:
-    if name not in _ACTIVATIONS:
+    if not isinstance(name, str) or name not in _ACTIVATIONS:
         raise ValueError(f"activation: expected one of {sorted(_ACTIVATIONS)}, got {name!r}")
     return _ACTIVATIONS[name]()
 
@@ -72,6 +73,26 @@ def _positive_int(name: str, value: object) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ValueError(f"{name}: expected a positive int, got {value!r}")
     return value
+
+
+def _check_generator(generator: torch.Generator | None) -> None:
+    if generator is not None and not isinstance(generator, torch.Generator):
+        raise TypeError(
+            f"generator: expected None or a torch.Generator, got {type(generator).__name__}"
+        )
+
+
+def _check_model_dtype(name: str, t: Tensor, dtype: torch.dtype) -> None:
+    """``TypeError`` if the floating tensor ``t`` cannot meet parameters of ``dtype``.
+
+    Outside autocast a ``Linear`` or ``Conv2d`` refuses an input of another dtype with an
+    error that names neither the argument nor the fix; under autocast the dtypes may differ.
+    """
+    if t.dtype != dtype and not torch.is_autocast_enabled(t.device.type):
+        raise TypeError(
+            f"{name}: expected dtype {dtype} (the model's parameters), got {t.dtype}; convert "
+            f"the input (e.g. {name}.to({dtype})) or the model (model.to({t.dtype}))"
+        )
 
 
 def _standard_normal_log_density(z: Tensor) -> Tensor:
@@ -195,7 +216,11 @@ class VAE(nn.Module):
             raise ValueError(
                 f"gaussian_variance: expected 'fixed' or 'learned', got {gaussian_variance!r}"
             )
-        if not isinstance(gaussian_logvar, (int, float)) or not math.isfinite(gaussian_logvar):
+        if (
+            isinstance(gaussian_logvar, bool)
+            or not isinstance(gaussian_logvar, (int, float))
+            or not math.isfinite(gaussian_logvar)
+        ):
             raise ValueError(f"gaussian_logvar: expected a finite float, got {gaussian_logvar!r}")
         self.gaussian_variance = gaussian_variance  # type: ignore[assignment]
         self.gaussian_logvar = float(gaussian_logvar)
@@ -245,8 +270,13 @@ class VAE(nn.Module):
         }
 
     @classmethod
-    def from_config(cls, config: dict[str, Any]) -> VAE:
+    def from_config(cls, config: Mapping[str, Any]) -> VAE:
         """Build a model of this class from :meth:`config`'s dict (weights not included).
+
+        Raises:
+            TypeError: ``config`` is not a dict with str keys.
+            ValueError: a required key is missing or a key is unknown to this class, or as
+                the constructor.
 
         Example:
             >>> from gentorch.models import VAE
@@ -255,6 +285,18 @@ class VAE(nn.Module):
             >>> b.load_state_dict(a.state_dict())  # same architecture: every key fits
             <All keys matched successfully>
         """
+        if not isinstance(config, Mapping):
+            raise TypeError(f"config: expected a dict, got {type(config).__name__}")
+        params = inspect.signature(cls.__init__).parameters
+        known = [n for n in params if n != "self"]
+        required = [n for n in known if params[n].default is inspect.Parameter.empty]
+        unknown = sorted(str(k) for k in config if k not in known)
+        missing = [n for n in required if n not in config]
+        if unknown or missing:
+            raise ValueError(
+                f"config: expected the keys of {cls.__name__}.config() (required: {required}), "
+                f"got unknown keys {unknown} and missing keys {missing}"
+            )
         return cls(**config)
 
     # ----------------------------------------------------------------------- checks
@@ -271,6 +313,7 @@ class VAE(nn.Module):
                 f"x: expected a floating-point tensor, got dtype {x.dtype} "
                 "(convert and scale it, e.g. x.float() / 255)"
             )
+        _check_model_dtype("x", x, self._dtype())
 
     def _check_z(self, z: Tensor) -> None:
         if not isinstance(z, Tensor):
@@ -279,6 +322,11 @@ class VAE(nn.Module):
             raise ValueError(f"z: expected shape (..., {self.latent_dim}), got {tuple(z.shape)}")
         if not z.is_floating_point():
             raise TypeError(f"z: expected a floating-point tensor, got dtype {z.dtype}")
+        _check_model_dtype("z", z, self._dtype())
+
+    def _dtype(self) -> torch.dtype:
+        """The dtype of the decoder's (first) parameter: what inputs must match."""
+        return next(iter(self.decoder.parameters())).dtype
 
     def _condition(self, y: Tensor | int | None, batch: int) -> Tensor | None:
         """The decoder/encoder condition for labels ``y``: none for the unconditional model."""
@@ -376,6 +424,7 @@ class VAE(nn.Module):
             torch.Size([16, 64])
         """
         n = _positive_int("n", n)
+        _check_generator(generator)
         ref = next(iter(self.decoder.parameters()))
         c = self._condition(y, n)
         with torch.no_grad():
@@ -418,6 +467,7 @@ class VAE(nn.Module):
             torch.Size([5])
         """
         self._check_x(x)
+        _check_generator(generator)
         c = self._condition(y, x.shape[0])
         mu, logvar = self._encode(x, c)
         z = reparameterize(mu, logvar, generator=generator)
@@ -448,6 +498,7 @@ class VAE(nn.Module):
         """
         self._check_x(x)
         k = _positive_int("k", k)
+        _check_generator(generator)
         c = self._condition(y, x.shape[0])
         log_px_z, log_pz, log_qz = self._importance_terms(x, c, k, generator)
         # log w_i = log p(x|z_i) + log p(z_i) - log q(z_i|x)
@@ -534,9 +585,18 @@ class VAE(nn.Module):
             True
         """
         self._check_x(x)
+        if x.shape[0] == 0:
+            raise ValueError(
+                f"x: expected a non-empty batch (B >= 1) for batch means, got {tuple(x.shape)}"
+            )
         iwae_k = _positive_int("iwae_k", iwae_k)
-        if not isinstance(free_bits, (int, float)) or not free_bits >= 0.0:
-            raise ValueError(f"free_bits: expected a float >= 0, got {free_bits!r}")
+        _check_generator(generator)
+        if (
+            isinstance(free_bits, bool)
+            or not isinstance(free_bits, (int, float))
+            or not 0.0 <= free_bits < math.inf
+        ):
+            raise ValueError(f"free_bits: expected a finite float >= 0, got {free_bits!r}")
         if free_bits > 0 and iwae_k > 1:
             raise ValueError(
                 f"free_bits: must be 0 with the IWAE objective (iwae_k={iwae_k}), got {free_bits}"
@@ -546,8 +606,8 @@ class VAE(nn.Module):
                 raise ValueError(f"beta: expected a 0-d tensor, got shape {tuple(beta.shape)}")
         elif isinstance(beta, (int, float)) and not isinstance(beta, bool):
             # A tensor beta is not range-checked: that would read its value (a device sync).
-            if not beta >= 0.0:
-                raise ValueError(f"beta: expected a float >= 0, got {beta!r}")
+            if not 0.0 <= beta < math.inf:
+                raise ValueError(f"beta: expected a finite float >= 0, got {beta!r}")
         else:
             raise TypeError(f"beta: expected a float or a 0-d tensor, got {type(beta).__name__}")
         c = self._condition(y, x.shape[0])
