@@ -41,9 +41,12 @@ class Batches:
         except possibly for the last batch.
 
     Raises:
-        TypeError: ``x``, ``y`` or ``generator`` of the wrong type.
-        ValueError: a 0-d ``x``, ``y`` of another length or device than ``x``, a bad
-            ``batch_size`` or ``binarize``, or a generator on another device than the data.
+        TypeError: ``x``, ``y``, ``generator`` or ``device`` of the wrong type, or a
+            ``shuffle`` / ``drop_last`` that is not a bool.
+        ValueError: a 0-d or empty ``x``, ``y`` of another length or device than ``x``, a bad
+            ``batch_size`` (or one larger than ``N`` with ``drop_last``, which would yield no
+            batch), a bad ``binarize`` or, with ``binarize``, values of ``x`` outside [0, 1], an
+            unknown ``device``, or a generator on another device than the data.
 
     Example:
         >>> import torch
@@ -74,6 +77,8 @@ class Batches:
             raise TypeError(f"x: expected a Tensor, got {type(x).__name__}")
         if x.dim() == 0:
             raise ValueError("x: expected a tensor of shape (N, ...), got a 0-d tensor")
+        if len(x) == 0:
+            raise ValueError(f"x: expected at least one example, got shape {tuple(x.shape)}")
         if y is not None:
             if not isinstance(y, Tensor):
                 raise TypeError(f"y: expected a Tensor or None, got {type(y).__name__}")
@@ -84,11 +89,27 @@ class Batches:
                 )
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise ValueError(f"batch_size: expected an integer >= 1, got {batch_size!r}")
+        for name, flag in (("shuffle", shuffle), ("drop_last", drop_last)):
+            if not isinstance(flag, bool):
+                raise TypeError(f"{name}: expected True or False, got {flag!r}")
+        if drop_last and batch_size > len(x):
+            raise ValueError(
+                f"batch_size: {batch_size} is larger than the {len(x)} examples of x, so "
+                f"drop_last=True would leave no batch at all; expected a batch_size <= {len(x)}"
+            )
         if binarize is not None and binarize not in _BINARIZE_MODES:
             raise ValueError(f"binarize: expected None or 'dynamic', got {binarize!r}")
         if binarize is not None and not x.is_floating_point():
             raise ValueError(f"binarize: needs floating-point x in [0, 1], got dtype {x.dtype}")
+        if binarize is not None:
+            low, high = (float(v) for v in torch.aminmax(x.detach()))
+            if not 0.0 <= low <= high <= 1.0:  # also false for NaN
+                raise ValueError(
+                    f"x: binarize={binarize!r} draws Bernoulli(x) and needs values in [0, 1], "
+                    f"got range [{low:.4g}, {high:.4g}]"
+                )
         if device is not None:
+            device = _as_device(device)
             x = x.to(device)
             y = y.to(device) if y is not None else None
         elif y is not None and y.device != x.device:
@@ -169,7 +190,7 @@ class Batches:
             >>> moved.device.type == device, moved.x.device.type == device, len(moved)
             (True, True, 4)
         """
-        target = torch.device(device)
+        target = _as_device(device)
         generator = self.generator
         if not _same_device(generator.device, target):
             seed = int(torch.randint(0, 2**62, (1,), generator=generator, device=generator.device))
@@ -191,6 +212,23 @@ class Batches:
             f"Batches(n={len(self.x)}, batch_size={self.batch_size}, shuffle={self.shuffle}, "
             f"drop_last={self.drop_last}, device={self.device})"
         )
+
+
+def _as_device(device: object) -> torch.device:
+    """``device`` as a ``torch.device``; a ``ValueError`` naming it when torch cannot parse it."""
+    if isinstance(device, torch.device):
+        return device
+    if not isinstance(device, str | int) or isinstance(device, bool):
+        raise TypeError(
+            f"device: expected a torch.device or a string such as 'cuda', got "
+            f"{type(device).__name__}"
+        )
+    try:
+        return torch.device(device)
+    except RuntimeError:
+        raise ValueError(
+            f"device: expected a device such as 'cpu', 'cuda' or 'cuda:1', got {device!r}"
+        ) from None
 
 
 def _same_device(a: torch.device, b: torch.device) -> bool:

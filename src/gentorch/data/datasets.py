@@ -18,10 +18,10 @@ import torch
 from torch import Tensor
 
 from gentorch.data.checksums import verify_file
-from gentorch.data.download import fetch_missing
+from gentorch.data.download import dataset_folder, fetch_missing
 from gentorch.data.errors import DatasetError
 from gentorch.data.idx import read_idx
-from gentorch.data.locations import cache_dir, data_root
+from gentorch.data.locations import cache_dir
 from gentorch.data.registry import FILES, RemoteFile, info
 
 __all__ = ["BINARIZE_MODES", "load"]
@@ -72,9 +72,12 @@ def load(
 
     Raises:
         DatasetError: (a ``ValueError``) unknown name, split or binarize mode (listing the valid
-            ones), a corrupt file (naming it, its expected md5 and where to put it), or a
+            ones), a ``root`` that is a file or the dataset's own folder (``<root>/mnist`` given
+            as ``root``), a corrupt file (naming it, its expected md5 and where to put it), or a
             malformed one. :class:`DatasetNotFoundError` (also a ``FileNotFoundError``) for a
             missing file.
+        TypeError: ``generator`` is not a ``torch.Generator`` or ``download`` not a bool.
+        ValueError: ``generator`` is not on the CPU.
 
     Example:
         >>> from gentorch.data import load
@@ -96,12 +99,29 @@ def load(
         raise DatasetError(
             f"binarize: expected None or one of {', '.join(BINARIZE_MODES)}, got {binarize!r}"
         )
+    if generator is not None and not isinstance(generator, torch.Generator):
+        raise TypeError(
+            f"generator: expected a torch.Generator or None, got {type(generator).__name__}"
+        )
+    if generator is not None and generator.device.type != "cpu":
+        raise ValueError(
+            f"generator: expected a CPU generator (the images are loaded on the CPU), got one on "
+            f"{generator.device}"
+        )
+    if not isinstance(download, bool):
+        raise TypeError(f"download: expected True or False, got {download!r}")
     if name == "digits":
         grey, labels = _digits(split)
         images = torch.from_numpy(grey.copy())
     else:
-        folder = data_root(root) / name
+        folder = dataset_folder(name, root)
         files = FILES[name][split]
+        base = folder.parent
+        if not download and not folder.exists() and (base / files[0].filename).is_file():
+            raise DatasetError(
+                f"root: expected the folder holding one sub-folder per dataset, got {base}, "
+                f"which holds the {name} files themselves; pass root={str(base.parent)!r}"
+            )
         if download:
             fetch_missing(name, folder, files)
         paths = [verify_file(folder / f.filename, f, name) for f in files]

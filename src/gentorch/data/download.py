@@ -53,8 +53,9 @@ def download(
 
     Raises:
         DatasetError: an unknown ``name``, every mirror failed for some file (lists each URL
-            and its error), or the folder cannot be written.
-        ValueError: ``mirrors`` is empty.
+            and its error), ``root`` is a file, or the folder cannot be written.
+        ValueError: ``mirrors`` is empty or ``timeout`` is not positive.
+        TypeError: ``mirrors`` is a single string instead of a sequence of them.
 
     Example:
         >>> from gentorch.data.download import download
@@ -73,9 +74,27 @@ def download(
         import sklearn.datasets
 
         return Path(sklearn.datasets.__file__).parent / "data"
-    folder = data_root(root) / meta.name
+    folder = dataset_folder(name, root)
     files = [f for split in meta.splits for f in FILES[name][split]]
     fetch_missing(name, folder, files, mirrors=mirrors, timeout=timeout, progress=progress)
+    return folder
+
+
+def dataset_folder(name: str, root: str | os.PathLike[str] | None) -> Path:
+    """``<root>/<name>``, refusing a ``root`` (or dataset folder) that is an existing file.
+
+    Raises:
+        DatasetError: ``root`` or ``<root>/<name>`` exists but is a file, not a folder.
+    """
+    base = data_root(root)
+    source = "root" if root is not None else "the dataset root ($GENTORCH_DATA or the cache)"
+    if base.exists() and not base.is_dir():
+        raise DatasetError(
+            f"{source}: expected the folder holding one sub-folder per dataset, got the file {base}"
+        )
+    folder = base / name
+    if folder.exists() and not folder.is_dir():
+        raise DatasetError(f"{source}: expected {folder} to be the {name} folder, it is a file")
     return folder
 
 
@@ -105,7 +124,8 @@ def fetch_missing(
     Raises:
         DatasetError: a file could not be fetched from any mirror (each URL and its error are
             listed) or the folder cannot be created.
-        ValueError: ``mirrors`` is empty.
+        ValueError: ``mirrors`` is empty or ``timeout`` is not positive.
+        TypeError: ``mirrors`` is a single string instead of a sequence of them.
 
     Example:
         A ``file://`` mirror shows the mechanics offline (real use passes e.g.
@@ -122,6 +142,13 @@ def fetch_missing(
         ...     print(Path(tmp, "mine", "hello.txt").read_bytes())
         b'hello'
     """
+    if isinstance(mirrors, str | bytes):
+        raise TypeError(
+            f"mirrors: expected a sequence of base URLs such as [{mirrors!r}], got a single "
+            f"{type(mirrors).__name__}"
+        )
+    if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not timeout > 0:
+        raise ValueError(f"timeout: expected a positive number of seconds, got {timeout!r}")
     bases = tuple(mirrors) if mirrors is not None else MIRRORS[name]
     if not bases:
         raise ValueError("mirrors: expected at least one base URL, got an empty sequence")

@@ -40,6 +40,7 @@ def parse_idx(data: bytes, source: str = "<bytes>") -> np.ndarray:
         ``data`` for uint8 files; no copy).
 
     Raises:
+        TypeError: ``data`` is not bytes-like.
         DatasetError: wrong magic number, unknown type code, or a length that does not match
             the header (a truncated or padded file).
 
@@ -51,6 +52,9 @@ def parse_idx(data: bytes, source: str = "<bytes>") -> np.ndarray:
         >>> parse_idx(bytes([0, 0, 0x0B, 1, 0, 0, 0, 2, 1, 0, 255, 255]))  # big-endian int16
         array([256,  -1], dtype=int16)
     """
+    if not isinstance(data, bytes | bytearray | memoryview):
+        raise TypeError(f"data: expected the bytes of an IDX file, got {type(data).__name__}")
+    data = bytes(data)
     if len(data) < 4 or data[0] != 0 or data[1] != 0:
         raise DatasetError(
             f"{source}: not an IDX file (magic number {data[:4].hex() or 'missing'}, expected "

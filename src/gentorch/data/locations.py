@@ -55,6 +55,9 @@ def data_root(root: str | os.PathLike[str] | None = None) -> Path:
     Returns:
         The folder as a ``Path``; it is neither created nor checked here.
 
+    Raises:
+        TypeError: ``root`` is neither ``None``, a ``str`` nor an ``os.PathLike``.
+
     Example:
         >>> import os
         >>> from unittest import mock
@@ -66,6 +69,11 @@ def data_root(root: str | os.PathLike[str] | None = None) -> Path:
         /srv/datasets /data
     """
     if root is not None:
+        if not isinstance(root, str | os.PathLike):
+            raise TypeError(
+                f"root: expected a str or os.PathLike naming the datasets folder, got "
+                f"{type(root).__name__}"
+            )
         return Path(root).expanduser()
     env = os.environ.get(_DATA_ENV)
     if env:

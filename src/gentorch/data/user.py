@@ -62,8 +62,11 @@ def load_array(
 
     Raises:
         DatasetNotFoundError: no such file.
-        DatasetError: unsupported suffix, pickled/object or non-numeric content, a 1-D array,
-            NaN/Inf, a bad label column, or non-integer labels — naming the file.
+        DatasetError: a folder, an unsupported suffix, pickled/object or non-numeric content, a
+            1-D array, NaN/Inf, a bad or ambiguous label column (or one that leaves no feature),
+            or non-integer labels — naming the file. A (plain) ``ValueError`` for an empty
+            ``delimiter``.
+        TypeError: ``path`` is not a path, or ``header`` is not a bool or ``None``.
 
     Example:
         >>> import tempfile
@@ -80,9 +83,15 @@ def load_array(
         >>> y
         tensor([0, 1, 1])
     """
-    path = Path(path)
+    path = _as_path(path, "a .npy or .csv file")
+    if path.is_dir():
+        raise DatasetError(f"path: expected a .npy, .csv, .tsv or .txt file, got the folder {path}")
     if not path.is_file():
         raise DatasetNotFoundError(f"path: no such file {path}")
+    if header is not None and not isinstance(header, bool):
+        raise TypeError(f"header: expected True, False or None, got {header!r}")
+    if not isinstance(delimiter, str) or not delimiter:
+        raise ValueError(f"delimiter: expected a non-empty string such as ',', got {delimiter!r}")
     suffix = path.suffix.lower()
     if suffix == ".npy":
         if isinstance(label_column, str):
@@ -109,6 +118,11 @@ def load_array(
         column = _column_index(label_column, names, table.shape[1], path)
         labels = _as_labels(table[:, column], path, label_column)
         table = np.delete(table, column, axis=1)
+        if table.shape[1] == 0:
+            raise DatasetError(
+                f"label_column: {label_column!r} is the only column of {path}, which leaves no "
+                f"features; expected at least one other column"
+            )
     x = table.reshape(len(table), -1).astype(np.float32)
     bad = ~np.isfinite(x)
     if bad.any():
@@ -177,6 +191,11 @@ def _column_index(column: int | str, names: list[str] | None, width: int, path: 
             )
         if column not in names:
             raise DatasetError(f"label_column: {column!r} is not a column of {path}: {names}")
+        if names.count(column) > 1:
+            raise DatasetError(
+                f"label_column: {column!r} names {names.count(column)} columns of {path}: "
+                f"{names}; pass the index of the one holding the labels"
+            )
         return names.index(column)
     if isinstance(column, bool) or not isinstance(column, int) or not -width <= column < width:
         raise DatasetError(
@@ -191,6 +210,12 @@ def _as_labels(values: np.ndarray, path: Path, column: int | str) -> Tensor:
         raise DatasetError(
             f"label_column: column {column!r} of {path} must hold integer class labels, got "
             f"values such as {values[~np.isfinite(values) | (values != np.round(values))][:3]}"
+        )
+    # int64 holds [-2**63, 2**63); beyond it astype would wrap around silently.
+    if values.size and (values.min() < -(2.0**63) or values.max() >= 2.0**63):
+        raise DatasetError(
+            f"label_column: column {column!r} of {path} must hold integer class labels, got "
+            f"values in [{values.min():g}, {values.max():g}], beyond the int64 range"
         )
     return torch.from_numpy(values.astype(np.int64))
 
@@ -217,10 +242,11 @@ def load_image_folder(
         a :class:`DatasetInfo` with ``image_shape``, ``num_classes`` and ``class_names``.
 
     Raises:
+        TypeError: ``path`` is not a path.
         DatasetNotFoundError: no such folder.
-        DatasetError: no images, both loose images and class folders, an empty class folder,
-            an unreadable or unsupported image (16-bit, float), or an image whose size differs
-            from the first one's (naming that file and both sizes).
+        DatasetError: ``path`` is a file, no images, both loose images and class folders, an
+            empty class folder, an unreadable or unsupported image (16-bit, float), or an image
+            whose size differs from the first one's (naming that file and both sizes).
 
     Example:
         >>> import tempfile
@@ -240,7 +266,11 @@ def load_image_folder(
     """
     from PIL import Image
 
-    root = Path(path)
+    root = _as_path(path, "a folder of images")
+    if root.is_file():
+        raise DatasetError(
+            f"path: expected a folder of images, got the file {root}; pass its folder {root.parent}"
+        )
     if not root.is_dir():
         raise DatasetNotFoundError(f"path: no such folder {root}")
     if mode not in ("auto", "L", "RGB"):
@@ -321,6 +351,14 @@ def _header(file: Path) -> tuple[str, tuple[int, int]]:
             return opened.mode, opened.size
     except (UnidentifiedImageError, OSError) as err:
         raise DatasetError(f"{file}: not a readable image ({err})") from None
+
+
+def _as_path(path: object, what: str) -> Path:
+    if not isinstance(path, str | os.PathLike):
+        raise TypeError(
+            f"path: expected a str or os.PathLike naming {what}, got {type(path).__name__}"
+        )
+    return Path(path)
 
 
 def _image_files(folder: Path) -> list[Path]:

@@ -11,6 +11,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from gentorch.plotting._checks import check_png_path, check_real
+
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
@@ -37,8 +39,7 @@ def _figure(
     return figure, axes
 
 
-def _save(figure: Figure, path: str | Path) -> Path:
-    path = Path(path)
+def _save(figure: Figure, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(path, format="png")
     return path
@@ -47,7 +48,11 @@ def _save(figure: Figure, path: str | Path) -> Path:
 def _as_1d(values: Any, name: str) -> np.ndarray[Any, np.dtype[np.float64]]:
     """A 1-D float64 array from a tensor, array or sequence of numbers."""
     if isinstance(values, Tensor):
+        if values.is_complex():
+            raise TypeError(f"{name}: expected real numbers, got dtype {values.dtype}")
         values = values.detach().to(device="cpu", dtype=torch.float64).numpy()
+    elif np.iscomplexobj(values):
+        raise TypeError(f"{name}: expected real numbers, got complex values")
     try:
         array = np.asarray(values, dtype=np.float64)
     except (TypeError, ValueError):
@@ -95,7 +100,10 @@ def save_line_plot(
         ...     path.name, Image.open(path).size  # 6 x 4 inches at 100 dpi
         ('fld.png', (600, 400))
     """
+    path = check_png_path(path)
     x = _as_1d(xs, "xs")
+    if x.shape[0] == 0:
+        raise ValueError("xs: expected at least one x position, got none")
     if not isinstance(series, Mapping) or len(series) == 0:
         raise ValueError(f"series: expected a non-empty dict of name -> values, got {series!r}")
     curves = {}
@@ -104,6 +112,12 @@ def save_line_plot(
         if y.shape != x.shape:
             raise ValueError(
                 f"series[{name!r}]: expected {x.shape[0]} values (one per x), got {y.shape[0]}"
+            )
+        if logy and bool((y <= 0).any()):
+            first = int(np.argmax(y <= 0))
+            raise ValueError(
+                f"series[{name!r}]: logy=True needs positive values, got {y[first]:g} at index "
+                f"{first} (a log axis would drop it)"
             )
         curves[str(name)] = y
     figure, (ax,) = _figure()
@@ -121,11 +135,19 @@ def save_line_plot(
 
 
 def _labels_1d(labels: Any, n: int, name: str = "labels") -> np.ndarray[Any, Any]:
+    if labels is None:
+        raise TypeError(f"{name}: expected ({n},) class labels, got None")
     if isinstance(labels, Tensor):
         labels = labels.detach().cpu().numpy()
     array = np.asarray(labels)
     if array.ndim != 1 or array.shape[0] != n:
         raise ValueError(f"{name}: expected shape ({n},), one label per point, got {array.shape}")
+    if array.dtype.kind in "fc":
+        raise TypeError(
+            f"{name}: expected integer, bool or string class labels, got dtype {array.dtype} "
+            f"(values such as {array[:3].tolist()}); convert integer-valued ones, e.g. "
+            "labels.long()"
+        )
     return array
 
 
@@ -167,7 +189,18 @@ def save_latent_scatter(
         raise TypeError(f"mu: expected a torch.Tensor of shape (N, 2), got {type(mu).__name__}")
     if mu.dim() != 2 or mu.shape[1] != 2 or mu.shape[0] == 0:
         raise ValueError(f"mu: expected shape (N, 2) with N >= 1, got {tuple(mu.shape)}")
+    if mu.is_complex():
+        raise TypeError(f"mu: expected real latent codes, got dtype {mu.dtype}")
+    path = check_png_path(path)
+    if check_real(point_size, "point_size") <= 0:
+        raise ValueError(f"point_size: expected a marker area > 0, got {point_size!r}")
     points = mu.detach().to(device="cpu", dtype=torch.float64).numpy()
+    bad = ~np.isfinite(points).all(axis=1)
+    if bad.any():
+        raise ValueError(
+            f"mu: {int(bad.sum())} of {len(points)} points are NaN or infinite (first at row "
+            f"{int(np.argmax(bad))}); they cannot be drawn"
+        )
     figure, (ax,) = _figure(width=6.5, height=6.0)
     if labels is None:
         ax.scatter(points[:, 0], points[:, 1], s=point_size, alpha=0.6)
@@ -216,13 +249,23 @@ class ColumnTable(Protocol):
     def __getitem__(self, column: str, /) -> Any: ...
 
 
+def _column(values: Any, key: Any) -> list[Any]:
+    """One metric's per-epoch values as a list."""
+    if isinstance(values, str | bytes) or not hasattr(values, "__iter__"):
+        raise TypeError(
+            f"history[{key!r}]: expected a list of per-epoch values, got {type(values).__name__} "
+            f"{values!r}"
+        )
+    return list(values)
+
+
 def _history_columns(history: Any) -> dict[str, list[float]]:
     """Metric -> per-epoch values from a dict of lists, a list of per-epoch dicts, or a
     :class:`ColumnTable` (``fit``'s ``History``)."""
     if isinstance(history, Mapping):
-        columns = {str(k): list(v) for k, v in history.items()}
+        columns = {str(k): _column(v, k) for k, v in history.items()}
     elif isinstance(history, ColumnTable) and not isinstance(history, Sequence):
-        columns = {str(k): list(history[k]) for k in history.columns}
+        columns = {str(k): _column(history[k], k) for k in history.columns}
     elif isinstance(history, Sequence) and not isinstance(history, (str, bytes)):
         columns = {}
         for epoch, row in enumerate(history):
@@ -292,6 +335,7 @@ def save_loss_curves(
     """
     from matplotlib.ticker import MaxNLocator
 
+    path = check_png_path(path)
     columns = _history_columns(history)
     epochs = columns.pop("epoch", None)
     if not columns or not any(columns.values()):
@@ -374,14 +418,20 @@ def save_histogram(
         ...     save_histogram(scores, is_anomaly, Path(tmp) / "hist.png", bins=20).name
         'hist.png'
     """
+    path = check_png_path(path)
     values = _as_1d(scores, "scores")
     if values.shape[0] == 0:
         raise ValueError("scores: expected at least one score, got none")
     if not np.isfinite(values).all():
         raise ValueError("scores: contains NaN or Inf values")
     classes = _labels_1d(labels, values.shape[0])
-    if not isinstance(bins, int) or bins < 1:
+    if isinstance(bins, bool) or not isinstance(bins, int) or bins < 1:
         raise ValueError(f"bins: expected a positive int, got {bins!r}")
+    if label_names is not None and not isinstance(label_names, Mapping):
+        raise TypeError(
+            f"label_names: expected a dict of label value -> name, got "
+            f"{type(label_names).__name__} {label_names!r}"
+        )
     names: dict[Any, str] = {False: "normal", True: "anomaly"} if classes.dtype == bool else {}
     names.update(label_names or {})
     edges = np.histogram_bin_edges(values, bins=bins)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import numbers
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -11,6 +12,8 @@ import numpy as np
 import torch
 from PIL import Image
 from torch import Tensor, nn
+
+from gentorch.plotting._checks import check_int, check_png_path, check_real
 
 __all__ = [
     "save_image_grid",
@@ -53,9 +56,9 @@ def _make_grid(images: Tensor, nrow: int | None, padding: int, pad_value: float)
     n, c, h, w = images.shape
     if nrow is None:
         nrow = math.ceil(math.sqrt(n))
-    if not isinstance(nrow, int) or nrow < 1:
+    if isinstance(nrow, bool) or not isinstance(nrow, int) or nrow < 1:
         raise ValueError(f"nrow: expected a positive int (images per row), got {nrow!r}")
-    if not isinstance(padding, int) or padding < 0:
+    if isinstance(padding, bool) or not isinstance(padding, int) or padding < 0:
         raise ValueError(f"padding: expected a non-negative int, got {padding!r}")
     ncol = min(nrow, n)
     rows = math.ceil(n / ncol)
@@ -128,13 +131,22 @@ def save_image_grid(
         ...     Image.open(path).size, Image.open(path).mode  # 4 (28 + 2) + 2 = 122
         ((122, 122), 'L')
     """
+    path = check_png_path(path)
     images = _as_nchw(images)
-    if not 0.0 <= pad_value <= 1.0:
+    if not 0.0 <= check_real(pad_value, "pad_value") <= 1.0:
         raise ValueError(f"pad_value: expected a value in [0, 1], got {pad_value!r}")
     return _write_png(_make_grid(images, nrow, padding, pad_value), path, scale)
 
 
 def _image_shape(image_shape: Sequence[int]) -> tuple[int, int, int]:
+    if (
+        isinstance(image_shape, str)
+        or not isinstance(image_shape, Sequence)
+        or not all(isinstance(s, numbers.Integral) and not isinstance(s, bool) for s in image_shape)
+    ):
+        raise TypeError(
+            f"image_shape: expected a tuple of ints (C, H, W) or (H, W), got {image_shape!r}"
+        )
     shape = tuple(int(s) for s in image_shape)
     if len(shape) == 2:
         shape = (1, *shape)
@@ -190,6 +202,17 @@ def _decoded_means(model: nn.Module, z: Tensor, labels: Tensor | None = None) ->
     )
 
 
+def _check_conditional(model: nn.Module, name: str) -> None:
+    """Refuse labels for one of gentorch's unconditional VAEs, whose decode() ignores them."""
+    from gentorch.models import VAE
+
+    if isinstance(model, VAE) and getattr(model, "num_classes", None) is None:
+        raise ValueError(
+            f"{name}: {type(model).__name__} is not conditional (no num_classes), so {name} "
+            f"would be ignored; pass {name}=None or a ConditionalVAE"
+        )
+
+
 @contextlib.contextmanager
 def _evaluating(model: nn.Module) -> Iterator[None]:
     was_training = model.training
@@ -242,6 +265,7 @@ def save_reconstructions(
         ...     Image.open(path).size  # 4 columns, 2 x 2 rows of 8x8 images, 2-pixel padding
         (42, 42)
     """
+    path = check_png_path(path)
     shape = _image_shape(image_shape)
     a = _as_nchw(_to_images(inputs, shape, "inputs"), "inputs")
     b = _as_nchw(_to_images(reconstructions, shape, "reconstructions"), "reconstructions")
@@ -250,7 +274,7 @@ def save_reconstructions(
             f"inputs and reconstructions: expected the same number of images, got {a.shape[0]} "
             f"and {b.shape[0]}"
         )
-    if not isinstance(nrow, int) or nrow < 1:
+    if isinstance(nrow, bool) or not isinstance(nrow, int) or nrow < 1:
         raise ValueError(f"nrow: expected a positive int (images per row), got {nrow!r}")
     n = a.shape[0]
     ncol = min(nrow, n)
@@ -311,8 +335,9 @@ def save_interpolation(
         ...     Image.open(path).size  # 3 rows of 8 + 2 images of 8x8, 2-pixel padding
         (102, 32)
     """
+    path = check_png_path(path)
     shape = _image_shape(image_shape)
-    if not isinstance(steps, int) or steps < 2:
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 2:
         raise ValueError(f"steps: expected an int >= 2, got {steps!r}")
     for name, t in (("x_a", x_a), ("x_b", x_b)):
         if not isinstance(t, Tensor):
@@ -330,6 +355,12 @@ def save_interpolation(
     ):
         got = tuple(labels.shape) if isinstance(labels, Tensor) else type(labels).__name__
         raise ValueError(f"labels: expected shape ({a.shape[0]},), one per row, got {got}")
+    if labels is not None and (labels.is_floating_point() or labels.is_complex()):
+        raise TypeError(
+            f"labels: expected integer class labels, got dtype {labels.dtype} (e.g. labels.long())"
+        )
+    if labels is not None:
+        _check_conditional(model, "labels")
     extra = () if labels is None else (labels,)
     encode = getattr(model, "encode", None)
     if not callable(encode):
@@ -396,19 +427,30 @@ def save_latent_manifold(
         ...     Image.open(path).size  # 5 x 5 images of 8x8, no padding
         (40, 40)
     """
+    path = check_png_path(path)
     shape = _image_shape(image_shape)
     latent_dim = getattr(model, "latent_dim", None)
     if latent_dim != 2:
         raise ValueError(
             f"model: the latent manifold needs a 2-D latent space, got latent_dim={latent_dim!r}"
         )
-    if not isinstance(n, int) or n < 1:
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
         raise ValueError(f"n: expected a positive int, got {n!r}")
-    low, high = span
+    if (
+        isinstance(span, str)
+        or not isinstance(span, Sequence)
+        or len(span) != 2
+        or not all(isinstance(p, numbers.Real) and not isinstance(p, bool) for p in span)
+    ):
+        raise TypeError(f"span: expected two probabilities (p_low, p_high), got {span!r}")
+    low, high = float(span[0]), float(span[1])
     if not 0.0 < low < high < 1.0:
         raise ValueError(f"span: expected probabilities 0 < low < high < 1, got {span!r}")
-    if not 0.0 <= pad_value <= 1.0:
+    if not 0.0 <= check_real(pad_value, "pad_value") <= 1.0:
         raise ValueError(f"pad_value: expected a value in [0, 1], got {pad_value!r}")
+    if label is not None:
+        check_int(label, "label", 0)
+        _check_conditional(model, "label")
     ref = _model_reference(model)
     p = torch.linspace(low, high, n, device=ref.device, dtype=torch.float64)
     # z = Phi^{-1}(p): Gaussian quantiles
@@ -419,5 +461,11 @@ def save_latent_manifold(
     labels = None if label is None else torch.full((n * n,), label, device=ref.device)
     with _evaluating(model):
         images = _decoded_means(model, grid, labels)
+    d = shape[0] * shape[1] * shape[2]
+    if images.dim() != 2 or images.shape[1] != d:
+        raise ValueError(
+            f"image_shape: {shape} holds {d} values per image, but the model decodes each latent "
+            f"to shape {tuple(images.shape[1:])}; pass the shape of the model's images"
+        )
     tiles = _as_nchw(images.reshape(n * n, *shape))
     return _write_png(_make_grid(tiles, n, padding, pad_value), path, scale)

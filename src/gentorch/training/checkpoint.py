@@ -120,6 +120,10 @@ def write_atomic(path: str | Path, data: bytes) -> Path:
     Returns:
         ``path`` as a ``Path``.
 
+    Raises:
+        TypeError: ``path`` is not a path or ``data`` is not bytes-like.
+        ValueError: ``path`` is an existing folder, or one of its parents is a file.
+
     Example:
         >>> import tempfile
         >>> from pathlib import Path
@@ -129,7 +133,12 @@ def write_atomic(path: str | Path, data: bytes) -> Path:
         ...     print(p.read_bytes(), sorted(f.name for f in p.parent.iterdir()))
         b'hello' ['note.txt']
     """
-    path = Path(path)
+    path = _as_path(path)
+    if not isinstance(data, bytes | bytearray | memoryview):
+        raise TypeError(f"data: expected bytes, got {type(data).__name__}")
+    if path.is_dir():
+        raise ValueError(f"path: expected a file to write, got the existing folder {str(path)!r}")
+    _check_parents(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
@@ -155,8 +164,42 @@ def _fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
+def _as_path(path: object, name: str = "path") -> Path:
+    if not isinstance(path, str | os.PathLike):
+        raise TypeError(f"{name}: expected a str or os.PathLike, got {type(path).__name__}")
+    return Path(path)
+
+
+def _check_parents(path: Path) -> None:
+    """Refuse a path under an existing file (mkdir would fail with a bare FileExistsError)."""
+    for parent in path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise ValueError(
+                    f"path: cannot write {str(path)!r}: {str(parent)!r} is a file, not a folder"
+                )
+            return
+
+
+_EXAMPLE_KEYS = {"modules": "model", "optimizers": "adam", "generators": "batches"}
+
+
+def _check_mapping(value: object, name: str, kind: type, what: str) -> None:
+    """``value`` must be a ``{str: kind}`` mapping (``None`` allowed by the caller)."""
+    if not isinstance(value, Mapping):
+        raise TypeError(
+            f"{name}: expected a dict of name -> {what}, got {type(value).__name__}; pass e.g. "
+            f"{{{_EXAMPLE_KEYS.get(name, 'name')!r}: ...}}"
+        )
+    for key, item in value.items():
+        if not isinstance(key, str):
+            raise TypeError(f"{name}: expected string names, got the key {key!r}")
+        if not isinstance(item, kind):
+            raise TypeError(f"{name}[{key!r}]: expected {what}, got {type(item).__name__}")
+
+
 def _resolve(path: str | Path) -> Path:
-    path = Path(path)
+    path = _as_path(path)
     return path / CHECKPOINT_NAME if path.is_dir() else path
 
 
@@ -188,8 +231,12 @@ def save_checkpoint(
         The path of the file written.
 
     Raises:
-        TypeError: a value of ``modules`` is not an ``nn.Module``, or ``metadata`` or
-            ``extra_state`` holds a value that is neither JSON-able nor a tensor.
+        TypeError: ``modules``, ``optimizers`` or ``generators`` is not a dict of name ->
+            ``nn.Module`` / ``Optimizer`` / ``torch.Generator``, ``metadata`` is not a dict, or
+            ``metadata`` or ``extra_state`` holds a value that is neither JSON-able nor a
+            tensor.
+        ValueError: ``path`` is an existing file without the ``.safetensors`` suffix (it would
+            be taken for a folder), or lies under a file.
 
     Example:
         >>> import tempfile
@@ -203,15 +250,26 @@ def save_checkpoint(
         ...     print(p.name, p.stat().st_size > 0)
         checkpoint.safetensors True
     """
-    path = Path(path)
+    path = _as_path(path)
+    if path.is_file() and path.suffix != ".safetensors":
+        raise ValueError(
+            f"path: expected a .safetensors file or a folder, got the existing file "
+            f"{str(path)!r} (a name not ending in .safetensors is taken for a folder)"
+        )
     if path.is_dir() or path.suffix != ".safetensors":
         path = path / CHECKPOINT_NAME
+    _check_mapping(modules, "modules", nn.Module, "an nn.Module")
+    if optimizers is not None:
+        _check_mapping(optimizers, "optimizers", torch.optim.Optimizer, "a torch.optim.Optimizer")
+    if generators is not None:
+        _check_mapping(generators, "generators", torch.Generator, "a torch.Generator")
+    if metadata is not None and not isinstance(metadata, Mapping):
+        raise TypeError(
+            f"metadata: expected a dict of JSON-able values, got {type(metadata).__name__}"
+        )
+    _check_parents(path)
     tensors: dict[str, Tensor] = {}
     for name, module in modules.items():
-        if not isinstance(module, nn.Module):
-            raise TypeError(
-                f"modules[{name!r}]: expected an nn.Module, got {type(module).__name__}"
-            )
         for key, value in module.state_dict().items():
             tensors[f"module/{name}/{key}"] = value
     optimizer_json = {
@@ -231,6 +289,7 @@ def save_checkpoint(
         "torch_version": torch.__version__,
         "modules": list(modules),
         "optimizers": optimizer_json,
+        "optimizer_classes": {name: type(opt).__name__ for name, opt in (optimizers or {}).items()},
         "extra_state": _encode(extra_state, "task", tensors),
         "metadata": dict(metadata or {}),
     }
@@ -255,7 +314,14 @@ def _read_header(path: Path) -> dict[str, Any]:
         raise ValueError(f"{path}: not a readable safetensors file ({err})") from None
     if raw is None:
         raise ValueError(f"{path}: a safetensors file, but not a gentorch checkpoint (no header)")
-    header: dict[str, Any] = json.loads(raw)
+    try:
+        header = json.loads(raw)
+    except json.JSONDecodeError as err:
+        raise ValueError(
+            f"{path}: not a gentorch checkpoint (its header is not JSON: {err})"
+        ) from None
+    if not isinstance(header, dict) or not isinstance(header.get("metadata"), dict):
+        raise ValueError(f"{path}: not a gentorch checkpoint (unexpected header content)")
     return header
 
 
@@ -326,9 +392,12 @@ def load_checkpoint(
 
     Raises:
         CheckpointMismatchError: a module or optimizer name is not in the file, a module's
-            keys or shapes differ, a generator in ``generators`` has no saved state, or
+            keys or shapes differ, an optimizer is of another class or has other parameter
+            groups than the saved one, a generator in ``generators`` has no saved state, or
             ``restore_rng=True`` and no RNG state was saved; nothing is loaded then.
         FileNotFoundError: no checkpoint at ``path``.
+        TypeError: ``modules``, ``optimizers`` or ``generators`` is not a dict of name ->
+            ``nn.Module`` / ``Optimizer`` / ``torch.Generator``.
         ValueError: not a readable gentorch checkpoint of a supported format version.
 
     Example:
@@ -344,6 +413,11 @@ def load_checkpoint(
         (True, 3)
     """
     path = _resolve(path)
+    _check_mapping(modules, "modules", nn.Module, "an nn.Module")
+    if optimizers is not None:
+        _check_mapping(optimizers, "optimizers", torch.optim.Optimizer, "a torch.optim.Optimizer")
+    if generators is not None:
+        _check_mapping(generators, "generators", torch.Generator, "a torch.Generator")
     header, tensors = _read(path)
     problems: list[str] = []
     states: dict[str, dict[str, Tensor]] = {}
@@ -357,11 +431,13 @@ def load_checkpoint(
         saved = {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}
         problems += _compare(name, module.state_dict(), saved)
         states[name] = saved
-    for name in optimizers or {}:
+    for name, optimizer in (optimizers or {}).items():
         if name not in header["optimizers"]:
             problems.append(
                 f"optimizer {name!r}: not in the checkpoint (it holds {list(header['optimizers'])})"
             )
+            continue
+        problems += _compare_optimizer(name, optimizer, header)
     for name in generators or {}:
         if f"rng/generator/{name}" not in tensors:
             problems.append(f"generator {name!r}: no state saved for it")
@@ -390,6 +466,24 @@ def load_checkpoint(
         path=path,
         module_names=tuple(header["modules"]),
     )
+
+
+def _compare_optimizer(
+    name: str, optimizer: torch.optim.Optimizer, header: Mapping[str, Any]
+) -> list[str]:
+    """What torch's ``load_state_dict`` would fail on (or silently accept), checked up front."""
+    saved_class = header.get("optimizer_classes", {}).get(name)  # absent in older files
+    if saved_class is not None and saved_class != type(optimizer).__name__:
+        return [
+            f"optimizer {name!r}: class: checkpoint {saved_class} vs optimizer "
+            f"{type(optimizer).__name__}"
+        ]
+    groups = header["optimizers"][name].get("param_groups", [])
+    saved = [len(g.get("params", [])) for g in groups if isinstance(g, dict)]
+    now = [len(g["params"]) for g in optimizer.param_groups]
+    if saved != now:
+        return [f"optimizer {name!r}: parameters per group: checkpoint {saved} vs optimizer {now}"]
+    return []
 
 
 def _compare(name: str, expected: Mapping[str, Tensor], saved: Mapping[str, Tensor]) -> list[str]:

@@ -22,6 +22,7 @@ import csv
 import io
 import json
 import math
+import os
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass
@@ -191,7 +192,10 @@ class TrainConfig:
 
     Raises:
         ValueError: ``epochs``, ``batch_size``, ``log_every`` or ``checkpoint_every`` is not a
-            positive integer, or ``seed`` is not an integer.
+            positive integer, ``seed`` is not an integer in ``[-2**63, 2**64)``, ``binarize`` is
+            not ``None`` or ``"dynamic"``, or ``device`` is not a device torch knows.
+        TypeError: ``progress``, ``drop_last`` or ``tensorboard`` is not a bool, ``out_dir`` is
+            not a path or ``None``, or ``device`` is not a string or ``torch.device``.
 
     Example:
         >>> from gentorch.training import TrainConfig
@@ -219,6 +223,33 @@ class TrainConfig:
                 raise ValueError(f"{name}: expected a positive integer, got {value!r}")
         if isinstance(self.seed, bool) or not isinstance(self.seed, int):
             raise ValueError(f"seed: expected an integer, got {self.seed!r}")
+        if not -(2**63) <= self.seed < 2**64:
+            raise ValueError(f"seed: expected an integer in [-2**63, 2**64), got {self.seed!r}")
+        for name in ("progress", "drop_last", "tensorboard"):
+            if not isinstance(getattr(self, name), bool):
+                raise TypeError(f"{name}: expected True or False, got {getattr(self, name)!r}")
+        if self.binarize is not None and self.binarize != "dynamic":
+            raise ValueError(f"binarize: expected None or 'dynamic', got {self.binarize!r}")
+        if self.out_dir is not None and not isinstance(self.out_dir, str | os.PathLike):
+            raise TypeError(
+                f"out_dir: expected a folder path (str or os.PathLike) or None, got "
+                f"{type(self.out_dir).__name__}"
+            )
+        if self.device is not None:
+            if isinstance(self.device, bool) or not isinstance(
+                self.device, str | int | torch.device
+            ):
+                raise TypeError(
+                    f"device: expected a string such as 'cuda' or a torch.device, got "
+                    f"{type(self.device).__name__}"
+                )
+            try:
+                torch.device(self.device)
+            except RuntimeError:
+                raise ValueError(
+                    f"device: expected a device such as 'cpu', 'cuda' or 'cuda:1', got "
+                    f"{self.device!r}"
+                ) from None
 
     def to_json(self) -> dict[str, Any]:
         """The configuration as JSON-able values (paths and devices as strings)."""
@@ -251,6 +282,13 @@ class History:
     """
 
     def __init__(self, rows: list[dict[str, float]] | None = None) -> None:
+        if rows is not None and (
+            not isinstance(rows, list | tuple) or not all(isinstance(r, Mapping) for r in rows)
+        ):
+            raise TypeError(
+                f"rows: expected a list of per-epoch dicts of column -> value, got "
+                f"{type(rows).__name__} {rows!r:.200}"
+            )
         self.rows: list[dict[str, float]] = [dict(r) for r in rows or []]
 
     def append(self, row: Mapping[str, float]) -> None:
@@ -293,9 +331,12 @@ class History:
     @classmethod
     def load(cls, path: str | Path) -> History:
         """Read a ``history.json`` written by :meth:`save`."""
-        rows = json.loads(Path(path).read_text())
-        if not isinstance(rows, list):
-            raise ValueError(f"{path}: expected a JSON list of rows")
+        try:
+            rows = json.loads(Path(path).read_text())
+        except json.JSONDecodeError as err:
+            raise ValueError(f"{path}: not a JSON history ({err})") from None
+        if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
+            raise ValueError(f"{path}: expected a JSON list of rows (objects)")
         return cls(rows)
 
 
@@ -332,8 +373,14 @@ def fit(
     Raises:
         TrainingDiverged: a metric became NaN or infinite (no checkpoint is written for the
             epoch it happened in).
-        ValueError: empty data, labels of the wrong shape, or a ``resume_from`` checkpoint of
-            another task, settings or an epoch at or past ``config.epochs``.
+        TypeError: ``task`` is not a :class:`TrainingTask` (e.g. a bare model), ``config`` is
+            not a :class:`TrainConfig`, data or labels are not tensors, labels are
+            floating-point, or ``on_epoch_end`` is not callable.
+        ValueError: empty data, labels of the wrong shape, ``val_data`` whose examples have
+            another number of values than ``train_data``'s, ``val_labels`` without
+            ``val_data``, ``config.out_dir`` that is a file, ``config.drop_last`` with a
+            ``config.batch_size`` larger than the data (no step at all), or a ``resume_from``
+            checkpoint of another task, settings or an epoch at or past ``config.epochs``.
         ImportError: ``config.tensorboard`` without the ``tensorboard`` package.
 
     Example:
@@ -346,9 +393,36 @@ def fit(
         >>> len(history), history["step"], "val_elbo" in history.columns
         (2, [4.0, 8.0], True)
     """
+    _check_task(task)
+    if not isinstance(config, TrainConfig):
+        raise TypeError(f"config: expected a TrainConfig, got {type(config).__name__}")
     _check_data("train_data", train_data, "train_labels", train_labels)
     if val_data is not None:
         _check_data("val_data", val_data, "val_labels", val_labels)
+        if val_data[0].numel() != train_data[0].numel():
+            raise ValueError(
+                f"val_data: expected examples like train_data's (shape "
+                f"{tuple(train_data.shape[1:])}, {train_data[0].numel()} values each), got shape "
+                f"{tuple(val_data.shape)}"
+            )
+    elif val_labels is not None:
+        raise ValueError(
+            "val_labels: given without val_data, so they would be ignored; pass val_data too "
+            "(or neither)"
+        )
+    if config.drop_last and config.batch_size > train_data.shape[0]:
+        raise ValueError(
+            f"config.batch_size: {config.batch_size} is larger than the {train_data.shape[0]} "
+            f"examples of train_data, so drop_last=True would leave no step at all; expected a "
+            f"batch_size <= {train_data.shape[0]}"
+        )
+    if on_epoch_end is not None and not callable(on_epoch_end):
+        raise TypeError(
+            f"on_epoch_end: expected a callable (epoch, history) -> bool | None, got "
+            f"{type(on_epoch_end).__name__}"
+        )
+    if config.out_dir is not None:
+        _check_folder(Path(config.out_dir))
     device = torch.device(config.device) if config.device is not None else train_data.device
     train_data = train_data.to(device)
     train_labels = None if train_labels is None else train_labels.to(device)
@@ -424,6 +498,36 @@ def fit(
     return history
 
 
+_TASK_METHODS = ("modules", "optimizers", "train_step", "validate", "config")
+
+
+def _check_task(task: object) -> None:
+    if isinstance(task, nn.Module):
+        raise TypeError(
+            f"task: expected a TrainingTask such as VAETask(model) or GANTask(generator, "
+            f"discriminator), got the module {type(task).__name__}; wrap it, e.g. "
+            f"fit(VAETask(model), ...)"
+        )
+    missing = [m for m in _TASK_METHODS if not callable(getattr(task, m, None))]
+    if missing:
+        raise TypeError(
+            f"task: expected a TrainingTask with methods {', '.join(_TASK_METHODS)}, got "
+            f"{type(task).__name__}, which lacks {', '.join(missing)}"
+        )
+
+
+def _check_folder(out_dir: Path) -> None:
+    """Refuse an ``out_dir`` that is (or lies under) an existing file, before any training."""
+    for folder in (out_dir, *out_dir.parents):
+        if folder.exists():
+            if not folder.is_dir():
+                raise ValueError(
+                    f"config.out_dir: expected a folder for checkpoints and history, but "
+                    f"{str(folder)!r} is a file"
+                )
+            return
+
+
 def _check_data(name: str, data: Tensor, labels_name: str, labels: Tensor | None) -> None:
     if not isinstance(data, Tensor) or data.dim() < 1 or data.shape[0] == 0:
         got = tuple(data.shape) if isinstance(data, Tensor) else type(data).__name__
@@ -431,6 +535,11 @@ def _check_data(name: str, data: Tensor, labels_name: str, labels: Tensor | None
     if labels is not None and (not isinstance(labels, Tensor) or labels.shape != (data.shape[0],)):
         got = tuple(labels.shape) if isinstance(labels, Tensor) else type(labels).__name__
         raise ValueError(f"{labels_name}: expected shape ({data.shape[0]},), got {got}")
+    if labels is not None and (labels.is_floating_point() or labels.is_complex()):
+        raise TypeError(
+            f"{labels_name}: expected integer class labels, got dtype {labels.dtype} (values "
+            f"such as {labels[:3].tolist()}); convert integer-valued ones with .long()"
+        )
 
 
 def _train_epoch(

@@ -21,7 +21,7 @@ from torch import Tensor, nn
 
 from gentorch.layers import SpectralNorm
 from gentorch.losses.gan import GAN_LOSSES, discriminator_loss, generator_loss, gradient_penalty
-from gentorch.training.vae import make_adam
+from gentorch.training.vae import _real, make_adam
 
 __all__ = ["ADAM_SETTINGS", "AdamSetting", "GANTask", "layer_spectral_norms"]
 
@@ -98,6 +98,8 @@ def layer_spectral_norms(module: nn.Module) -> dict[str, float]:
         >>> {name: round(sigma, 4) for name, sigma in layer_spectral_norms(net).items()}
         {'0': 3.0, '2': 5.0}
     """
+    if not isinstance(module, nn.Module):
+        raise TypeError(f"module: expected an nn.Module, got {type(module).__name__}")
     out: dict[str, float] = {}
     wrapped: list[str] = []
     for name, layer in module.named_modules():
@@ -115,6 +117,26 @@ def _positive_int(name: str, value: object) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ValueError(f"{name}: expected a positive integer, got {value!r}")
     return value
+
+
+def _seed(name: str, value: object) -> int:
+    # torch's generators take seeds in [-2**63, 2**64)
+    if isinstance(value, bool) or not isinstance(value, int) or not -(2**63) <= value < 2**64:
+        raise ValueError(f"{name}: expected an integer seed, got {value!r}")
+    return value
+
+
+def _device(device: object) -> torch.device:
+    if isinstance(device, torch.device):
+        return device
+    if not isinstance(device, str | int) or isinstance(device, bool):
+        raise TypeError(f"device: expected a str or torch.device, got {type(device).__name__}")
+    try:
+        return torch.device(device)
+    except RuntimeError:
+        raise ValueError(
+            f"device: expected a device such as 'cpu', 'cuda' or 'cuda:1', got {device!r}"
+        ) from None
 
 
 class GANTask:
@@ -151,10 +173,12 @@ class GANTask:
         :func:`gentorch.data.load` are viewed as ``(B, C, H, W)`` images.
 
     Raises:
-        TypeError: ``generator`` is not a module with ``latent_dim``, or ``discriminator`` is
-            not a module.
+        TypeError: ``generator`` is not a module with ``latent_dim``, ``discriminator`` is
+            not a module, a hyper-parameter is not a number, or ``evaluator`` is not callable.
         ValueError: an unknown ``setting`` or ``loss``, or a hyper-parameter (or one of the
             generator's ``latent_dim``, ``out_channels``, ``image_size``) out of its range.
+            :meth:`train_step` raises ``TypeError`` for integer images and (on the first batch)
+            ``ValueError`` for images outside [0, 1]; :meth:`validate` checks its data alike.
 
     Example:
         >>> import torch
@@ -201,8 +225,17 @@ class GANTask:
             raise ValueError(f"loss: expected one of {GAN_LOSSES}, got {loss!r}")
         if not 0.0 <= ema_decay < 1.0:
             raise ValueError(f"ema_decay: expected a float in [0, 1), got {ema_decay!r}")
-        if not gp_weight >= 0:
+        for name, value in (("lr", lr), ("beta1", beta1), ("beta2", beta2)):
+            if value is not None:
+                _real(value, name)
+        if not _real(gp_weight, "gp_weight") >= 0:
             raise ValueError(f"gp_weight: expected a float >= 0, got {gp_weight!r}")
+        _seed("fixed_seed", fixed_seed)
+        if evaluator is not None and not callable(evaluator):
+            raise TypeError(
+                f"evaluator: expected a callable (fake_images) -> dict or None, got "
+                f"{type(evaluator).__name__}"
+            )
         if isinstance(sigma_every, bool) or not isinstance(sigma_every, int) or sigma_every < 0:
             raise ValueError(f"sigma_every: expected an int >= 0, got {sigma_every!r}")
         base = ADAM_SETTINGS[setting]
@@ -240,6 +273,7 @@ class GANTask:
         )
         self.d_steps = 0
         self.g_steps = 0
+        self._range_checked = False
         self.last_g_loss = 0.0
         self._last_g_loss: Tensor | None = None
         #: ``[{"g_step": t, "<layer>": sigma, ...}, ...]`` recorded every ``sigma_every`` G steps.
@@ -259,16 +293,34 @@ class GANTask:
         """``{"generator": Adam, "discriminator": Adam}``."""
         return {"generator": self.opt_g, "discriminator": self.opt_d}
 
-    def _as_images(self, batch: Tensor) -> Tensor:
+    def _as_images(self, batch: Tensor, name: str = "batch") -> Tensor:
         c, h, w = self.image_shape
+        if not isinstance(batch, Tensor):
+            raise TypeError(f"{name}: expected a Tensor of images, got {type(batch).__name__}")
+        if not batch.is_floating_point():
+            raise TypeError(
+                f"{name}: expected floating-point images in [0, 1], got dtype {batch.dtype} "
+                f"(convert and scale them, e.g. x.float() / 255)"
+            )
         if batch.dim() == 2 and batch.shape[1] == c * h * w:
             return batch.view(-1, c, h, w)
         if batch.dim() == 4 and tuple(batch.shape[1:]) == self.image_shape:
             return batch
         raise ValueError(
-            f"batch: expected shape (B, {c * h * w}) or (B, {c}, {h}, {w}) to match the "
+            f"{name}: expected shape (B, {c * h * w}) or (B, {c}, {h}, {w}) to match the "
             f"generator's images, got {tuple(batch.shape)}"
         )
+
+    @staticmethod
+    def _check_range(images: Tensor, name: str) -> None:
+        """Real images must be on the generator's [0, 1] scale (one device sync)."""
+        low, high = (float(v) for v in torch.aminmax(images.detach()))
+        # NaN passes here: fit reports it as TrainingDiverged at the first step.
+        if low < 0.0 or high > 1.0:
+            raise ValueError(
+                f"{name}: expected images in [0, 1] like the generator's, got range "
+                f"[{low:.4g}, {high:.4g}]; rescale them first (e.g. x / 255)"
+            )
 
     def _codes(self, n: int, like: Tensor) -> Tensor:
         return torch.randn(n, self.latent_dim, device=like.device, dtype=like.dtype)
@@ -281,6 +333,10 @@ class GANTask:
         ``loss="wgan-gp"``. ``labels`` are ignored (unconditional GAN).
         """
         real = self._as_images(batch)
+        if not self._range_checked:
+            # once per task, on the first batch: one device sync, not one per step
+            self._check_range(real, "batch")
+            self._range_checked = True
         n = real.shape[0]
         with torch.no_grad():
             fake = self.generator(self._codes(n, real))
@@ -354,7 +410,10 @@ class GANTask:
         penalty) and whatever :attr:`evaluator` returns for the samples. The samples are drawn
         with a generator seeded by ``fixed_seed``, so they are the same codes every epoch.
         """
-        real = self._as_images(data)
+        real = self._as_images(data, "data")
+        if real.shape[0] == 0:
+            raise ValueError(f"data: expected at least one image, got shape {tuple(data.shape)}")
+        self._check_range(real, "data")
         fake = self.sample(self.val_samples, seed=self.fixed_seed + 1, device=real.device)
         d_real = torch.cat([self.discriminator(x) for x in real.split(500)])
         d_fake = torch.cat([self.discriminator(x) for x in fake.split(500)])
@@ -400,6 +459,10 @@ class GANTask:
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore what :meth:`state_dict` returned."""
+        keys = ("d_steps", "g_steps", "last_g_loss", "fixed_noise", "sigma_history")
+        missing = [k for k in keys if not isinstance(state, dict) or k not in state]
+        if missing:
+            raise ValueError(f"state: expected the keys {list(keys)}, missing {missing}")
         self.d_steps = int(state["d_steps"])
         self.g_steps = int(state["g_steps"])
         self.last_g_loss = float(state["last_g_loss"])
@@ -427,9 +490,11 @@ class GANTask:
             device: where to sample (default: the generator's device).
         """
         _positive_int("n", n)
+        if seed is not None:
+            _seed("seed", seed)
         net = self.generator_ema if ema else self.generator
         param = next(net.parameters())
-        dev = torch.device(device) if device is not None else param.device
+        dev = _device(device) if device is not None else param.device
         gen = torch.Generator(device=dev)
         gen.manual_seed(seed) if seed is not None else gen.seed()
         z = torch.randn(n, self.latent_dim, device=dev, dtype=param.dtype, generator=gen)

@@ -10,6 +10,7 @@ learning-rate decay. Validation is the mean
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Callable
 from typing import Any, cast
 
@@ -20,6 +21,15 @@ __all__ = ["VAETask", "make_adam"]
 
 # Devices with fused Adam/AdamW kernels in torch >= 2.4 (CPU since 2.4).
 _FUSED_DEVICES = ("cpu", "cuda", "mps", "xpu")
+
+
+def _real(value: object, name: str) -> float:
+    """``value`` as a float if it is a finite real number (not a bool); else an error naming it."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name}: expected a real number, got {type(value).__name__} {value!r}")
+    if not math.isfinite(value):
+        raise ValueError(f"{name}: expected a finite number, got {value!r}")
+    return float(value)
 
 
 def make_adam(
@@ -47,7 +57,10 @@ def make_adam(
         A ``torch.optim.Adam`` or ``torch.optim.AdamW``.
 
     Raises:
-        ValueError: no parameters, or ``lr`` not positive.
+        TypeError: ``params`` is not a list or tuple (e.g. the generator ``model.parameters()``:
+            pass ``list(model.parameters())``), or a hyper-parameter is not a real number.
+        ValueError: no parameters, ``lr`` not positive and finite, ``weight_decay`` negative,
+            or ``betas`` outside ``[0, 1)``.
 
     Example:
         >>> from torch import nn
@@ -59,10 +72,27 @@ def make_adam(
         >>> type(make_adam(list(model.parameters()), lr=1e-3, decoupled=True)).__name__
         'AdamW'
     """
+    if not isinstance(params, list | tuple):
+        raise TypeError(
+            f"params: expected a list of parameters, got {type(params).__name__} (pass "
+            f"list(model.parameters()))"
+        )
     if not params:
         raise ValueError("params: expected at least one parameter, got none")
-    if not lr > 0:
+    if not all(isinstance(p, Tensor) for p in params):
+        bad = next(p for p in params if not isinstance(p, Tensor))
+        raise TypeError(f"params: expected tensors (parameters), got a {type(bad).__name__}")
+    if not _real(lr, "lr") > 0:
         raise ValueError(f"lr: expected a positive learning rate, got {lr!r}")
+    if not _real(weight_decay, "weight_decay") >= 0:
+        raise ValueError(f"weight_decay: expected a float >= 0, got {weight_decay!r}")
+    if (
+        isinstance(betas, str)
+        or not isinstance(betas, tuple | list)
+        or len(betas) != 2
+        or not all(0 <= _real(b, "betas") < 1 for b in betas)
+    ):
+        raise ValueError(f"betas: expected two floats in [0, 1), got {betas!r}")
     device_types = {p.device.type for p in params}
     fused = (
         len(device_types) == 1
@@ -100,8 +130,11 @@ class VAETask:
         ``train_step(batch: (B, D), labels: (B,) | None)``; ``validate(data: (N, D), labels)``.
 
     Raises:
-        TypeError: ``model`` is not a module with a ``loss`` method.
-        ValueError: a hyper-parameter out of its range (each is named in the message).
+        TypeError: ``model`` is not a module with a ``loss`` method, a hyper-parameter is not a
+            real number (or ``compile`` not a bool).
+        ValueError: a hyper-parameter out of its range or not finite (each is named in the
+            message). :meth:`train_step` (on the first batch) and :meth:`validate` raise it for
+            data outside [0, 1] when the model's likelihood is Bernoulli.
 
     Example:
         >>> from gentorch.data import load
@@ -134,6 +167,16 @@ class VAETask:
             raise TypeError(
                 f"model: expected a VAE module with a loss() method, got {type(model).__name__}"
             )
+        for name, value in (
+            ("lr", lr),
+            ("lr_final", lr_final),
+            ("weight_decay", weight_decay),
+            ("beta", beta),
+            ("free_bits", free_bits),
+        ):
+            _real(value, name)
+        if not isinstance(compile, bool):
+            raise TypeError(f"compile: expected True or False, got {compile!r}")
         if not beta >= 0:
             raise ValueError(f"beta: expected a float >= 0, got {beta!r}")
         if isinstance(kl_warmup_steps, bool) or not isinstance(kl_warmup_steps, int):
@@ -162,6 +205,7 @@ class VAETask:
         self.compile, self.val_batch_size = compile, val_batch_size
         self.optimizer = make_adam(list(model.parameters()), lr=lr, weight_decay=weight_decay)
         self.step = 0
+        self._range_checked = False
         loss = cast(Callable[..., dict[str, Tensor]], model.loss)
         # dynamic=False: one graph per batch shape (the full batch and the last, smaller one).
         self._eval_loss = loss
@@ -195,6 +239,10 @@ class VAETask:
 
     def train_step(self, batch: Tensor, labels: Tensor | None) -> dict[str, Tensor]:
         """One Adam step on ``batch: (B, D)``; returns detached ``loss``, ``recon``, ``kl``."""
+        if not self._range_checked:
+            # once per task, on the first batch: one device sync, not one per step
+            self._check_range(batch, "batch")
+            self._range_checked = True
         if self.lr_decay_steps:
             for group in self.optimizer.param_groups:
                 group["lr"] = self.lr_at(self.step)
@@ -220,6 +268,10 @@ class VAETask:
         Uses ``beta=1``, no free bits and one sample (the plain ELBO, whatever the training
         objective), in batches of ``val_batch_size``.
         """
+        if not isinstance(data, Tensor) or data.dim() < 1 or data.shape[0] == 0:
+            got = tuple(data.shape) if isinstance(data, Tensor) else type(data).__name__
+            raise ValueError(f"data: expected a non-empty tensor (N, D), got {got}")
+        self._check_range(data, "data")
         sums: dict[str, Tensor] = {}
         n = data.shape[0]
         for start in range(0, n, self.val_batch_size):
@@ -230,6 +282,21 @@ class VAETask:
                 # batch means -> sums, so that the last, smaller batch weighs what it should
                 sums[key] = sums.get(key, 0) + out[key].double() * x.shape[0]
         return {k: float(v) / n for k, v in sums.items()}
+
+    def _check_range(self, x: Tensor, name: str) -> None:
+        """Bernoulli pixels need x in [0, 1]; other dtypes and likelihoods are the model's say."""
+        if getattr(self.model, "likelihood", None) != "bernoulli":
+            return
+        if not isinstance(x, Tensor) or not x.is_floating_point() or x.numel() == 0:
+            return
+        low, high = (float(v) for v in torch.aminmax(x.detach()))
+        # NaN passes here: fit reports it as TrainingDiverged at the first step.
+        if low < 0.0 or high > 1.0:
+            raise ValueError(
+                f"{name}: the model's Bernoulli likelihood needs values in [0, 1], got range "
+                f"[{low:.4g}, {high:.4g}]; rescale the data (e.g. x / 255) or use a model with "
+                f"likelihood='gaussian'"
+            )
 
     def config(self) -> dict[str, Any]:
         """Settings that rebuild this task: the model's class and ``config()``, and the
@@ -254,4 +321,7 @@ class VAETask:
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore the step counter."""
-        self.step = int(state["step"])
+        step = state.get("step") if isinstance(state, dict) else None
+        if isinstance(step, bool) or not isinstance(step, int) or step < 0:
+            raise ValueError(f"state: expected {{'step': int >= 0}}, got {state!r}")
+        self.step = step
