@@ -104,6 +104,13 @@ def test_errors_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     assert "--epochs: expected a positive integer" in capsys.readouterr().err
 
 
+def test_sample_out_must_be_a_png_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["sample", "gan", "--run", str(tmp_path / "no-run"), "--out", str(tmp_path / "s.gif")]
+    assert main(argv) == 2
+    expected = f"gentorch: error: --out '{tmp_path / 's.gif'}': expected a file name ending in .png"
+    assert capsys.readouterr().err.startswith(expected)
+
+
 @pytest.mark.parametrize(
     ("flag", "value", "expected"),
     [

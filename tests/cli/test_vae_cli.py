@@ -222,6 +222,20 @@ def test_bad_evaluation_flags_are_named_before_the_run_is_read(
     assert capsys.readouterr().err == f"gentorch: error: {expected}\n"
 
 
+@pytest.mark.parametrize("action", ["sample", "reconstruct", "interpolate", "anomaly", "denoise"])
+def test_a_picture_out_that_is_not_a_png_file_is_named_before_any_work(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], action: str
+) -> None:
+    # no run there: the --out check must come first
+    run = ["--run", str(tmp_path / "no-run")]
+    assert main([action, "vae", *run, "--out", str(tmp_path / "pic.jpg")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"gentorch: error: --out '{tmp_path / 'pic.jpg'}': expected a file name")
+    assert main([action, "vae", *run, "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"gentorch: error: --out '{tmp_path}': an existing folder")
+
+
 @pytest.fixture(scope="module")
 def conditional(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("conditional")

@@ -1,11 +1,12 @@
 """What the model families' commands share: the help format, the ``--run`` and training-run
-options, error reporting, devices, thread counts and positive-integer checks."""
+options, error reporting, devices, thread counts, positive-integer and picture-path checks."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 from collections.abc import Callable
+from pathlib import Path
 
 import torch
 
@@ -83,6 +84,24 @@ def positive(flag: str, value: int) -> int:
     if value < 1:
         raise UsageError(f"{flag}: expected a positive integer, got {value}")
     return value
+
+
+def png_out(out: str | None, default: Path) -> Path:
+    """The picture file named by ``--out`` (``default`` when unset), checked before any work:
+    a :class:`UsageError` naming ``--out`` unless it is a ``.png`` file name."""
+    if out is None:
+        return default
+    path = Path(out)
+    if path.is_dir():
+        raise UsageError(
+            f"--out {out!r}: an existing folder; expected a .png file name, e.g. "
+            f"{str(path / default.name)!r}"
+        )
+    if path.suffix.lower() != ".png":
+        raise UsageError(
+            f"--out {out!r}: expected a file name ending in .png (pictures are written as PNG)"
+        )
+    return path
 
 
 def set_threads(threads: int | None) -> None:

@@ -27,6 +27,7 @@ from gentorch.cli._common import (
     add_run_args,
     add_train_run_group,
     guard,
+    png_out,
     positive,
     select_device,
     set_threads,
@@ -357,10 +358,10 @@ def _sample(args: argparse.Namespace) -> int:
     from gentorch.plotting import save_image_grid
 
     positive("--n", args.n)
+    out = png_out(args.out, Path(args.run_dir) / "samples.png")
     device = select_device(args.device)
     generator, _ = _load_generator(args.run_dir, device, args.raw)
     images = _draw(generator, args.n, args.seed, device)
-    out = Path(args.out) if args.out else Path(args.run_dir) / "samples.png"
     _wrote(save_image_grid(images.cpu(), out, nrow=args.nrow))
     return 0
 

@@ -30,6 +30,7 @@ from gentorch.cli._common import (
     add_run_args,
     add_train_run_group,
     guard,
+    png_out,
     positive,
     select_device,
     set_threads,
@@ -607,11 +608,11 @@ def _eval(args: argparse.Namespace) -> int:
 
 
 def _sample(args: argparse.Namespace) -> int:
+    out = png_out(args.out, Path(args.run_dir) / "samples.png")
     model, info = _load_run(args.run_dir, args.device)
     label = _checked_label(args.label, model, args.run_dir)
     shape = _image_shape(info)
     generator = torch.Generator(device=next(model.parameters()).device).manual_seed(args.seed)
-    out = Path(args.out) if args.out else Path(args.run_dir) / "samples.png"
     cvae = _as_conditional(model)
     if cvae is not None and label is None:
         per_class = positive("--n", _SAMPLES_PER_CLASS if args.n is None else args.n)
@@ -626,18 +627,19 @@ def _sample(args: argparse.Namespace) -> int:
 
 
 def _reconstruct(args: argparse.Namespace) -> int:
+    out = png_out(args.out, Path(args.run_dir) / "reconstructions.png")
     model, info = _load_run(args.run_dir, args.device)
     shape = _image_shape(info)
     n = positive("--n", args.n)
     data = _load_data(_data_spec(info, args))
     device = next(model.parameters()).device
     y = None if _as_conditional(model) is None else _test_labels(data, info)[:n].to(device)
-    out = Path(args.out) if args.out else Path(args.run_dir) / "reconstructions.png"
     _picture_reconstructions(model, data.test_x[:n].to(device), shape, out, y)
     return 0
 
 
 def _interpolate(args: argparse.Namespace) -> int:
+    out = png_out(args.out, Path(args.run_dir) / "interpolation.png")
     model, info = _load_run(args.run_dir, args.device)
     shape = _image_shape(info)
     pairs, steps = positive("--pairs", args.pairs), positive("--steps", args.steps)
@@ -660,7 +662,6 @@ def _interpolate(args: argparse.Namespace) -> int:
         y = _test_labels(data, info)
         first, second = _same_class_pairs(y, order, pairs)
         labels = y[first].to(device)
-    out = Path(args.out) if args.out else Path(args.run_dir) / "interpolation.png"
     path = save_interpolation(
         model,
         x[first].to(device),
@@ -696,6 +697,7 @@ def _anomaly(args: argparse.Namespace) -> int:
     from gentorch.evaluation import anomaly_auc, anomaly_scores
 
     positive("--k", args.k)
+    out = png_out(args.out, Path(args.run_dir) / "anomaly.png")
     model, info = _load_run(args.run_dir, args.device)
     anomalous = args.anomaly_class
     if anomalous is None:
@@ -719,7 +721,6 @@ def _anomaly(args: argparse.Namespace) -> int:
     is_anomaly = data.test_y == anomalous
     auc = anomaly_auc(scores, is_anomaly)
     print(f"ROC-AUC {auc:.4f}: class {anomalous} vs the rest, score -{args.score.upper()}")
-    out = Path(args.out) if args.out else Path(args.run_dir) / "anomaly.png"
     _picture_histogram(scores, is_anomaly, anomalous, auc, args.score, out)
     report: dict[str, Any] = {"anomaly_class": anomalous, "score": args.score, "roc_auc": auc}
     if cvae is not None:
@@ -732,6 +733,7 @@ def _anomaly(args: argparse.Namespace) -> int:
 def _denoise(args: argparse.Namespace) -> int:
     from gentorch.evaluation import denoise, psnr
 
+    out = png_out(args.out, Path(args.run_dir) / "denoising.png")
     model, info = _load_run(args.run_dir, args.device)
     if not args.noise >= 0:
         raise UsageError(f"--noise: expected a standard deviation >= 0, got {args.noise}")
@@ -752,7 +754,6 @@ def _denoise(args: argparse.Namespace) -> int:
     if shape is not None:
         n = min(positive("--n", args.n), clean.shape[0])
         rows = torch.cat([clean[:n], noisy[:n], restored[:n]])
-        out = Path(args.out) if args.out else Path(args.run_dir) / "denoising.png"
         _grid(rows, tuple(shape), out, nrow=n)
     return 0
 
