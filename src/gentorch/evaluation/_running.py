@@ -24,16 +24,33 @@ def check_images(images: object, name: str = "images") -> Tensor:
         raise ValueError(f"{name}: expected at least one example, got shape {tuple(images.shape)}")
     if not images.is_floating_point():
         raise TypeError(f"{name}: expected a floating-point tensor, got dtype {images.dtype}")
+    check_finite(name, images)
     return images
+
+
+def check_finite(name: str, values: Tensor) -> None:
+    """``ValueError`` naming ``name`` if ``values`` holds NaN or Inf (one device sync)."""
+    finite = torch.isfinite(values)
+    if not bool(finite.all()):
+        bad = int((~finite).sum())
+        raise ValueError(
+            f"{name}: expected finite values, got {bad} NaN or Inf of {values.numel()} "
+            f"(shape {tuple(values.shape)})"
+        )
 
 
 def check_labels(labels: object, n: int) -> Tensor | None:
     """Return ``labels`` (``None``, or one class label per example: ``(N,)``), or raise."""
     if labels is None:
         return None
-    if not isinstance(labels, Tensor) or labels.dim() != 1 or labels.shape[0] != n:
-        got = tuple(labels.shape) if isinstance(labels, Tensor) else type(labels).__name__
-        raise ValueError(f"labels: expected shape ({n},), one label per example, got {got}")
+    if not isinstance(labels, Tensor):
+        raise TypeError(
+            f"labels: expected None or a torch.Tensor of shape ({n},), got {type(labels).__name__}"
+        )
+    if labels.dim() != 1 or labels.shape[0] != n:
+        raise ValueError(
+            f"labels: expected shape ({n},), one label per example, got {tuple(labels.shape)}"
+        )
     return labels
 
 
@@ -45,6 +62,12 @@ def label_args(labels: Tensor | None, start: int, stop: int) -> tuple[Tensor, ..
 def check_positive_int(name: str, value: object) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ValueError(f"{name}: expected a positive int, got {value!r}")
+    return value
+
+
+def check_bool(name: str, value: object) -> bool:
+    if not isinstance(value, bool):
+        raise TypeError(f"{name}: expected a bool, got {value!r} ({type(value).__name__})")
     return value
 
 

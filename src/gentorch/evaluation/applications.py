@@ -9,6 +9,8 @@ import torch
 from torch import Tensor, nn
 
 from gentorch.evaluation._running import (
+    check_bool,
+    check_finite,
     check_images,
     check_labels,
     check_positive_int,
@@ -50,17 +52,23 @@ def psnr(clean: Tensor, reconstructed: Tensor, data_range: float = 1.0) -> float
             raise TypeError(f"{name}: expected a torch.Tensor, got {type(t).__name__}")
         if t.numel() == 0:
             raise ValueError(f"{name}: expected a non-empty tensor, got shape {tuple(t.shape)}")
+        if t.is_complex():
+            raise TypeError(f"{name}: expected real values, got dtype {t.dtype}")
     if clean.shape != reconstructed.shape:
         raise ValueError(
             f"clean and reconstructed: expected the same shape, got {tuple(clean.shape)} "
             f"and {tuple(reconstructed.shape)}"
         )
-    if not (isinstance(data_range, (int, float)) and data_range > 0 and math.isfinite(data_range)):
+    if isinstance(data_range, bool) or not (
+        isinstance(data_range, int | float) and data_range > 0 and math.isfinite(data_range)
+    ):
         raise ValueError(f"data_range: expected a positive finite number, got {data_range!r}")
     diff = clean.detach().to(torch.float64) - reconstructed.detach().to(clean.device, torch.float64)
     mse = float(diff.square().mean())
-    if not math.isfinite(mse):
-        raise ValueError("clean and reconstructed: contain NaN or Inf values")
+    if not math.isfinite(mse):  # name the culprit (only on this failure path: no extra sync)
+        check_finite("clean", clean)
+        check_finite("reconstructed", reconstructed)
+        raise ValueError("clean and reconstructed: their difference overflows (MSE not finite)")
     if mse == 0.0:
         return math.inf
     # PSNR = 10 log10(R^2 / MSE)
@@ -157,13 +165,15 @@ def anomaly_scores(
     """
     images = check_images(images)
     labels = check_labels(labels, images.shape[0])
+    k = check_positive_int("k", k)
+    batch_size = check_positive_int("batch_size", batch_size)
+    progress = check_bool("progress", progress)
     if score == "nll":
         return -log_likelihood(
             model, images, k, generator=generator, progress=progress, labels=labels
         )
     if score != "elbo":
         raise ValueError(f"score: expected 'elbo' or 'nll', got {score!r}")
-    batch_size = check_positive_int("batch_size", batch_size)
     elbo = model_method(model, "elbo")
     values = []
     with evaluating(model), seeded(generator, images.device):
@@ -208,6 +218,8 @@ def anomaly_auc(scores: Tensor, is_anomaly: Tensor) -> float:
             )
         if t.dim() != 1:
             raise ValueError(f"{name}: expected shape (N,), got {tuple(t.shape)}")
+        if t.is_complex():
+            raise TypeError(f"{name}: expected real values, got dtype {t.dtype}")
     if scores.shape != is_anomaly.shape:
         raise ValueError(
             f"scores and is_anomaly: expected the same length, got {scores.shape[0]} "
@@ -215,8 +227,12 @@ def anomaly_auc(scores: Tensor, is_anomaly: Tensor) -> float:
         )
     labels = is_anomaly.detach().cpu()
     if labels.dtype != torch.bool:
-        if not bool(((labels == 0) | (labels == 1)).all()):
-            raise ValueError("is_anomaly: expected booleans or 0/1 values")
+        bad = labels[(labels != 0) & (labels != 1)]
+        if bad.numel() > 0:
+            raise ValueError(
+                f"is_anomaly: expected booleans or 0/1 values, got {bad.numel()} other values "
+                f"such as {bad[0].item()!r}"
+            )
         labels = labels.to(torch.bool)
     n_anomalies = int(labels.sum())
     if n_anomalies in (0, labels.shape[0]):
@@ -225,6 +241,5 @@ def anomaly_auc(scores: Tensor, is_anomaly: Tensor) -> float:
             f"anomalies of {labels.shape[0]}"
         )
     values = scores.detach().to(device="cpu", dtype=torch.float64)
-    if not bool(torch.isfinite(values).all()):
-        raise ValueError("scores: contains NaN or Inf values")
+    check_finite("scores", values)
     return float(roc_auc_score(labels.numpy(), values.numpy()))

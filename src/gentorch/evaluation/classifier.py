@@ -16,13 +16,17 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable
+import os
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
+
+from gentorch.evaluation._running import check_finite
 
 __all__ = [
     "PRETRAINED",
@@ -85,6 +89,8 @@ class LeNet(nn.Module):
         ):
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ValueError(f"{name}: expected a positive integer, got {value!r}")
+        if isinstance(dropout, bool) or not isinstance(dropout, int | float):
+            raise TypeError(f"dropout: expected a float in [0, 1), got {type(dropout).__name__}")
         if not 0.0 <= dropout < 1.0:
             raise ValueError(f"dropout: expected a probability in [0, 1), got {dropout!r}")
         self.in_channels = in_channels
@@ -98,9 +104,12 @@ class LeNet(nn.Module):
 
     def _check(self, x: Tensor) -> None:
         expected = (self.in_channels, self.image_size, self.image_size)
-        if not isinstance(x, Tensor) or x.dim() != 4 or tuple(x.shape[1:]) != expected:
-            got = tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__
-            raise ValueError(f"x: expected shape (B, {', '.join(map(str, expected))}), got {got}")
+        shape = f"(B, {', '.join(map(str, expected))})"
+        if not isinstance(x, Tensor):
+            raise TypeError(f"x: expected a torch.Tensor of shape {shape}, got {type(x).__name__}")
+        if x.dim() != 4 or tuple(x.shape[1:]) != expected:
+            raise ValueError(f"x: expected shape {shape}, got {tuple(x.shape)}")
+        _check_dtype("x", x, self)
 
     def features(self, x: Tensor) -> Tensor:
         """Penultimate features ``(B, feature_dim)`` of images ``x: (B, C, 28, 28)``."""
@@ -116,18 +125,90 @@ class LeNet(nn.Module):
         return out
 
 
-def _as_images(name: str, images: Tensor, channels: int) -> Tensor:
+def _check_dtype(name: str, x: Tensor, model: nn.Module) -> None:
+    """``TypeError`` unless ``x`` is floating and (outside autocast) in the model's dtype."""
+    if not x.is_floating_point():
+        raise TypeError(
+            f"{name}: expected a floating-point tensor in [0, 1], got dtype {x.dtype} "
+            f"(convert and scale it, e.g. {name}.float() / 255)"
+        )
+    weight = next(model.parameters())
+    if x.dtype != weight.dtype and not torch.is_autocast_enabled(weight.device.type):
+        raise TypeError(
+            f"{name}: expected dtype {weight.dtype} (the classifier's parameters), got "
+            f"{x.dtype}; convert the images ({name}.to({weight.dtype})) or the classifier"
+        )
+
+
+def _as_images(name: str, images: object, channels: int) -> Tensor:
+    """``images`` as ``(N, C, 28, 28)``: non-empty, floating, finite, in ``[0, 1]`` (one sync)."""
     # Flat (N, C*28*28) rows, as gentorch.data.load returns them, are viewed as (N, C, 28, 28).
-    if not isinstance(images, Tensor) or not images.is_floating_point():
-        raise TypeError(f"{name}: expected a floating-point tensor in [0, 1]")
+    if not isinstance(images, Tensor):
+        raise TypeError(
+            f"{name}: expected a torch.Tensor of shape (N, {channels * 784}) or "
+            f"(N, {channels}, 28, 28), got {type(images).__name__}"
+        )
+    if not images.is_floating_point():
+        raise TypeError(
+            f"{name}: expected a floating-point tensor in [0, 1], got dtype {images.dtype} "
+            f"(convert and scale it, e.g. {name}.float() / 255)"
+        )
     if images.dim() == 2 and images.shape[1] == channels * 28 * 28:
-        return images.view(-1, channels, 28, 28)
-    if images.dim() == 4 and tuple(images.shape[1:]) == (channels, 28, 28):
-        return images
-    raise ValueError(
-        f"{name}: expected shape (N, {channels * 784}) or (N, {channels}, 28, 28), "
-        f"got {tuple(images.shape)}"
-    )
+        x = images.view(-1, channels, 28, 28)
+    elif images.dim() == 4 and tuple(images.shape[1:]) == (channels, 28, 28):
+        x = images
+    else:
+        raise ValueError(
+            f"{name}: expected shape (N, {channels * 784}) or (N, {channels}, 28, 28), "
+            f"got {tuple(images.shape)}"
+        )
+    if x.shape[0] == 0:
+        raise ValueError(f"{name}: expected at least one image, got 0")
+    lo, hi = torch.stack(torch.aminmax(x.detach())).tolist()
+    if not (math.isfinite(lo) and math.isfinite(hi)):
+        check_finite(name, x)
+    if lo < 0.0 or hi > 1.0:
+        raise ValueError(
+            f"{name}: expected values in [0, 1], got values in [{lo:.4g}, {hi:.4g}] "
+            f"(scale 8-bit images with / 255)"
+        )
+    return x
+
+
+def _check_labels(labels: object, n: int, num_classes: int | None) -> Tensor:
+    """``labels`` as ``(n,)`` integer class indices (in ``[0, num_classes)`` if given)."""
+    if not isinstance(labels, Tensor):
+        raise TypeError(
+            f"labels: expected a torch.Tensor of shape ({n},), got {type(labels).__name__}"
+        )
+    if labels.shape != (n,):
+        raise ValueError(f"labels: expected shape ({n},), got {tuple(labels.shape)}")
+    if labels.is_floating_point() or labels.is_complex() or labels.dtype == torch.bool:
+        raise TypeError(f"labels: expected integer class indices, got dtype {labels.dtype}")
+    lo, hi = torch.stack(torch.aminmax(labels)).tolist()
+    if lo < 0 or (num_classes is not None and hi >= num_classes):
+        expected = f"in [0, {num_classes})" if num_classes is not None else ">= 0"
+        raise ValueError(f"labels: expected class indices {expected}, got values in [{lo}, {hi}]")
+    return labels
+
+
+def _device(device: object) -> torch.device:
+    if isinstance(device, torch.device):
+        return device
+    if not isinstance(device, str | int) or isinstance(device, bool):
+        raise TypeError(f"device: expected a str or torch.device, got {type(device).__name__}")
+    try:
+        return torch.device(device)
+    except RuntimeError:
+        raise ValueError(
+            f"device: expected a device such as 'cpu', 'cuda' or 'cuda:1', got {device!r}"
+        ) from None
+
+
+def _positive_int(name: str, value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name}: expected a positive integer, got {value!r}")
+    return value
 
 
 def _random_shift(x: Tensor, max_shift: int, generator: torch.Generator) -> Tensor:
@@ -156,7 +237,7 @@ def classifier_accuracy(
         model: the classifier.
         images: ``(N, C*784)`` flat or ``(N, C, 28, 28)`` float images in ``[0, 1]``, with
             ``C = model.in_channels``.
-        labels: ``(N,)`` integer class indices.
+        labels: ``(N,)`` integer class indices in ``[0, model.num_classes)``.
         batch_size: images per forward pass.
 
     Returns:
@@ -170,14 +251,12 @@ def classifier_accuracy(
         >>> classifier_accuracy(net, x, y), classifier_accuracy(net, x, (y + 1) % 10)
         (1.0, 0.0)
     """
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size: expected a positive integer, got {batch_size!r}")
+    if not isinstance(model, LeNet):
+        raise TypeError(f"model: expected a LeNet, got {type(model).__name__}")
+    batch_size = _positive_int("batch_size", batch_size)
     x = _as_images("images", images, model.in_channels)
-    if x.shape[0] == 0:
-        raise ValueError("images: expected at least one image, got 0")
-    if not isinstance(labels, Tensor) or labels.shape != (x.shape[0],):
-        got = tuple(labels.shape) if isinstance(labels, Tensor) else type(labels).__name__
-        raise ValueError(f"labels: expected shape ({x.shape[0]},), got {got}")
+    _check_dtype("images", x, model)
+    labels = _check_labels(labels, x.shape[0], model.num_classes)
     device = next(model.parameters()).device
     was_training = model.training
     model.eval()
@@ -218,8 +297,9 @@ def train_classifier(
             ``labels.max() + 1``, at least 2.
         epochs: passes over the data.
         batch_size: images per step.
-        lr: initial Adam learning rate.
-        max_shift: largest random translation in pixels (0 disables the augmentation).
+        lr: initial Adam learning rate, positive.
+        max_shift: largest random translation in pixels, ``0 <= max_shift < 28`` (0 disables
+            the augmentation).
         seed: seeds the initialization, the order and the shifts.
         device: where to train (default: CPU); ``images`` may stay on the CPU.
         on_epoch_end: called as ``on_epoch_end(epoch, model)`` after every epoch (1-based).
@@ -235,23 +315,64 @@ def train_classifier(
         >>> net(x[:2].view(2, 1, 28, 28)).shape
         torch.Size([2, 10])
     """
-    if not isinstance(labels, Tensor) or labels.dim() != 1 or labels.dtype != torch.int64:
-        raise ValueError("labels: expected an int64 tensor of shape (N,)")
-    channels = images.shape[1] // 784 if images.dim() == 2 else images.shape[1]
-    x = _as_images("images", images, max(1, channels))
+    if not isinstance(images, Tensor):
+        raise TypeError(
+            f"images: expected a torch.Tensor of shape (N, C*784) or (N, C, 28, 28), "
+            f"got {type(images).__name__}"
+        )
+    if images.dim() == 2 and images.shape[1] > 0 and images.shape[1] % 784 == 0:
+        channels = images.shape[1] // 784
+    elif images.dim() == 4 and images.shape[1] > 0:
+        channels = images.shape[1]
+    else:
+        raise ValueError(
+            f"images: expected shape (N, C*784) or (N, C, 28, 28), got {tuple(images.shape)}"
+        )
+    x = _as_images("images", images, channels)
+    if x.dtype != torch.float32:
+        raise TypeError(
+            f"images: expected dtype torch.float32 (the classifier trains in float32), got "
+            f"{x.dtype}; convert them with images.float()"
+        )
+    if not isinstance(labels, Tensor):
+        raise TypeError(
+            f"labels: expected an int64 tensor of shape (N,), got {type(labels).__name__}"
+        )
+    if labels.dtype != torch.int64:
+        raise TypeError(f"labels: expected an int64 tensor of shape (N,), got {labels.dtype}")
+    if labels.dim() != 1:
+        raise ValueError(
+            f"labels: expected an int64 tensor of shape (N,), got shape {tuple(labels.shape)}"
+        )
     if labels.shape[0] != x.shape[0]:
         raise ValueError(
             f"labels: expected {x.shape[0]} labels (one per image), got {labels.shape[0]}"
         )
-    if int(labels.min()) < 0:
-        raise ValueError(f"labels: expected class indices >= 0, got {int(labels.min())}")
-    for name, value in (("epochs", epochs), ("batch_size", batch_size)):
-        if not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name}: expected a positive integer, got {value!r}")
-    if max_shift < 0:
-        raise ValueError(f"max_shift: expected >= 0 pixels, got {max_shift}")
+    labels = _check_labels(labels, x.shape[0], None)
+    epochs = _positive_int("epochs", epochs)
+    batch_size = _positive_int("batch_size", batch_size)
+    if isinstance(lr, bool) or not isinstance(lr, int | float):
+        raise TypeError(f"lr: expected a positive float, got {type(lr).__name__}")
+    if not (lr > 0 and math.isfinite(lr)):
+        raise ValueError(f"lr: expected a positive finite learning rate, got {lr!r}")
+    if isinstance(max_shift, bool) or not isinstance(max_shift, int):
+        raise TypeError(f"max_shift: expected an int number of pixels, got {max_shift!r}")
+    if not 0 <= max_shift < LeNet.image_size:
+        raise ValueError(
+            f"max_shift: expected 0 <= max_shift < {LeNet.image_size} pixels, got {max_shift}"
+        )
+    # torch's generators take seeds in [-2**63, 2**64)
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise TypeError(f"seed: expected an int, got {seed!r} ({type(seed).__name__})")
+    if not -(2**63) <= seed < 2**64:
+        raise ValueError(f"seed: expected an int in [-2**63, 2**64), got {seed}")
+    if on_epoch_end is not None and not callable(on_epoch_end):
+        raise TypeError(
+            f"on_epoch_end: expected None or a callable (epoch, model), got "
+            f"{type(on_epoch_end).__name__}"
+        )
     num_classes = max(2, int(labels.max()) + 1)
-    dev = torch.device(device) if device is not None else torch.device("cpu")
+    dev = _device(device) if device is not None else torch.device("cpu")
     gen = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)  # dropout masks
     model = LeNet(in_channels=x.shape[1], num_classes=num_classes).to(dev)
@@ -293,15 +414,18 @@ def save_classifier(
 
     Args:
         model: the :class:`LeNet` to save.
-        path: the file to write; parent folders are created.
+        path: the ``.safetensors`` file to write; parent folders are created.
         metadata: extra string key -> string value entries for the file's metadata (e.g. the
-            dataset or the test accuracy).
+            dataset or the test accuracy); ``gentorch_model`` and ``config`` are reserved.
 
     Returns:
         ``path`` as a :class:`~pathlib.Path`.
 
     Raises:
-        TypeError: if ``model`` is not a :class:`LeNet`.
+        TypeError: if ``model`` is not a :class:`LeNet`, ``path`` not a str or path, or
+            ``metadata`` not a dict of strings.
+        ValueError: if ``path`` is a folder, does not end in ``.safetensors`` or lies under a
+            file, or ``metadata`` uses a reserved key.
 
     Example:
         >>> import tempfile
@@ -314,7 +438,34 @@ def save_classifier(
     """
     if not isinstance(model, LeNet):
         raise TypeError(f"model: expected a LeNet, got {type(model).__name__}")
-    path = Path(path)
+    path = _as_path(path)
+    if path.is_dir():
+        raise ValueError(f"path: expected a .safetensors file, got the folder {str(path)!r}")
+    if path.suffix != ".safetensors":
+        raise ValueError(f"path: expected a file name ending in .safetensors, got {str(path)!r}")
+    if metadata is not None:
+        if not isinstance(metadata, Mapping):
+            raise TypeError(
+                f"metadata: expected a dict of str -> str, got {type(metadata).__name__}"
+            )
+        for key, value in metadata.items():
+            if not isinstance(key, str) or not isinstance(value, str):
+                raise TypeError(
+                    f"metadata: expected str keys and values, got {key!r}: {value!r} "
+                    f"({type(value).__name__}); convert it, e.g. str(value)"
+                )
+            if key in ("gentorch_model", "config"):
+                raise ValueError(
+                    f"metadata: the key {key!r} is reserved for the architecture, which "
+                    f"load_classifier reads; choose another name"
+                )
+    for parent in path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise ValueError(
+                    f"path: cannot write {str(path)!r}: {str(parent)!r} is a file, not a folder"
+                )
+            break
     path.parent.mkdir(parents=True, exist_ok=True)
     sizes = {
         "in_channels": model.in_channels,
@@ -329,12 +480,53 @@ def save_classifier(
     return path
 
 
+def _as_path(path: object) -> Path:
+    if not isinstance(path, str | os.PathLike):
+        raise TypeError(f"path: expected a str or os.PathLike, got {type(path).__name__}")
+    return Path(path)
+
+
 def _read_metadata(path: Path) -> dict[str, str]:
     from safetensors import safe_open
 
-    with safe_open(str(path), framework="pt") as f:
-        meta: dict[str, str] | None = f.metadata()
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            meta: dict[str, str] | None = f.metadata()
+    except SafetensorError as err:
+        raise ValueError(
+            f"path: {str(path)!r} is not a safetensors file ({err}); expected a classifier "
+            f"written by save_classifier"
+        ) from None
     return meta or {}
+
+
+_SIZES = ("in_channels", "num_classes", "feature_dim")
+
+
+def _read_sizes(path: Path, meta: dict[str, str]) -> dict[str, int]:
+    """The LeNet sizes in a classifier file's metadata, or a ValueError naming the file."""
+    if meta.get("gentorch_model") != "LeNet" or "config" not in meta:
+        raise ValueError(
+            f"path: {str(path)!r} is not a gentorch LeNet file: expected metadata with "
+            f"gentorch_model = 'LeNet' and a config (as save_classifier writes), got "
+            f"gentorch_model = {meta.get('gentorch_model')!r} and the keys {sorted(meta)}"
+        )
+    try:
+        sizes = json.loads(meta["config"])
+    except json.JSONDecodeError:
+        sizes = None
+    if (
+        not isinstance(sizes, dict)
+        or not set(sizes) <= set(_SIZES)
+        or not all(
+            isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in sizes.values()
+        )
+    ):
+        raise ValueError(
+            f"path: {str(path)!r} has a malformed LeNet config: expected JSON of positive ints "
+            f"for {', '.join(_SIZES)}, got {meta['config']!r}"
+        )
+    return sizes
 
 
 def load_classifier(path: str | Path, *, device: str | torch.device = "cpu") -> LeNet:
@@ -350,8 +542,10 @@ def load_classifier(path: str | Path, *, device: str | torch.device = "cpu") -> 
         The classifier, in eval mode, on ``device``.
 
     Raises:
+        TypeError: if ``path`` is not a str or path.
         FileNotFoundError: if there is no file at ``path``.
-        ValueError: if the file's metadata does not describe a gentorch LeNet.
+        ValueError: if ``path`` is a folder or not a safetensors file, if the file's metadata
+            does not describe a gentorch LeNet, or if its weights do not fit that LeNet.
 
     Example:
         >>> import tempfile
@@ -365,16 +559,22 @@ def load_classifier(path: str | Path, *, device: str | torch.device = "cpu") -> 
         >>> loaded.training, torch.equal(loaded(x), net(x))
         (False, True)
     """
-    path = Path(path)
+    path = _as_path(path)
+    dev = _device(device)
+    if path.is_dir():
+        raise ValueError(f"path: expected a classifier file, got the folder {str(path)!r}")
     if not path.is_file():
         raise FileNotFoundError(f"path: no classifier file at {path}")
-    meta = _read_metadata(path)
-    if meta.get("gentorch_model") != "LeNet" or "config" not in meta:
-        raise ValueError(f"path: {path} is not a gentorch LeNet file (metadata {meta})")
-    sizes = json.loads(meta["config"])
-    model = LeNet(**{k: int(v) for k, v in sizes.items()})
-    model.load_state_dict(load_file(str(path)))
-    return model.to(device).eval()
+    sizes = _read_sizes(path, _read_metadata(path))
+    model = LeNet(**sizes)
+    try:
+        model.load_state_dict(load_file(str(path)))
+    except RuntimeError as err:
+        raise ValueError(
+            f"path: the weights in {str(path)!r} do not fit the LeNet its metadata describes "
+            f"({sizes}): {str(err).strip()}"
+        ) from None
+    return model.to(dev).eval()
 
 
 def pretrained_classifier(dataset: str = "mnist", *, device: str | torch.device = "cpu") -> LeNet:
@@ -402,6 +602,10 @@ def pretrained_classifier(dataset: str = "mnist", *, device: str | torch.device 
         >>> net.training, net.features(torch.rand(2, 1, 28, 28)).shape
         (False, torch.Size([2, 128]))
     """
+    if not isinstance(dataset, str):
+        raise TypeError(
+            f"dataset: expected one of {tuple(PRETRAINED)}, got {type(dataset).__name__}"
+        )
     if dataset not in PRETRAINED:
         raise ValueError(f"dataset: expected one of {tuple(PRETRAINED)}, got {dataset!r}")
     path = _WEIGHTS_DIR / PRETRAINED[dataset]
@@ -410,4 +614,4 @@ def pretrained_classifier(dataset: str = "mnist", *, device: str | torch.device 
             f"no shipped classifier at {path}; create it with "
             f"`gentorch train classifier --dataset {dataset} --out {path}`"
         )
-    return load_classifier(path, device=device)
+    return load_classifier(path, device=_device(device))

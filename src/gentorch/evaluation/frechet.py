@@ -19,6 +19,8 @@ def _check_features(name: str, features: object) -> Tensor:
         )
     if features.dim() != 2:
         raise ValueError(f"{name}: expected shape (N, D), got {tuple(features.shape)}")
+    if features.shape[1] == 0:
+        raise ValueError(f"{name}: expected at least one feature (D >= 1), got shape (N, 0)")
     if features.shape[0] < 2:
         raise ValueError(
             f"{name}: need at least 2 samples (rows) to estimate a covariance, "

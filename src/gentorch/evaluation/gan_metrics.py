@@ -14,7 +14,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from gentorch.evaluation.classifier import LeNet, _as_images
+from gentorch.evaluation._running import check_finite
+from gentorch.evaluation.classifier import LeNet, _as_images, _check_dtype, _positive_int
 from gentorch.evaluation.frechet import frechet_distance
 
 __all__ = [
@@ -26,23 +27,26 @@ __all__ = [
 ]
 
 
-def _batched(classifier: LeNet, images: Tensor, batch_size: int, head: bool) -> Tensor:
+def _batched(
+    classifier: LeNet, images: Tensor, batch_size: int, head: bool, name: str = "images"
+) -> Tensor:
     if not isinstance(classifier, LeNet):
         raise TypeError(f"classifier: expected a LeNet, got {type(classifier).__name__}")
-    if not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size: expected a positive integer, got {batch_size!r}")
-    x = _as_images("images", images, classifier.in_channels)
-    if x.shape[0] == 0:
-        raise ValueError("images: expected at least one image, got 0")
+    batch_size = _positive_int("batch_size", batch_size)
+    x = _as_images(name, images, classifier.in_channels)
+    _check_dtype(name, x, classifier)
     device = next(classifier.parameters()).device
     was_training = classifier.training
     classifier.eval()
     outs = []
-    with torch.no_grad():
-        for start in range(0, x.shape[0], batch_size):
-            xb = x[start : start + batch_size].to(device)
-            outs.append(torch.softmax(classifier(xb), dim=1) if head else classifier.features(xb))
-    classifier.train(was_training)
+    try:
+        with torch.no_grad():
+            for start in range(0, x.shape[0], batch_size):
+                xb = x[start : start + batch_size].to(device)
+                out = torch.softmax(classifier(xb), dim=1) if head else classifier.features(xb)
+                outs.append(out)
+    finally:
+        classifier.train(was_training)
     return torch.cat(outs)
 
 
@@ -117,12 +121,23 @@ def inception_score(probs: Tensor) -> float:
         >>> inception_score(torch.full((3, 4), 0.25))  # every row the same: the minimum
         1.0
     """
-    if not isinstance(probs, Tensor) or probs.dim() != 2 or probs.shape[0] == 0:
-        got = tuple(probs.shape) if isinstance(probs, Tensor) else type(probs).__name__
-        raise ValueError(f"probs: expected shape (N, K) with N >= 1, got {got}")
+    if not isinstance(probs, Tensor):
+        raise TypeError(
+            f"probs: expected a torch.Tensor of shape (N, K), got {type(probs).__name__}"
+        )
+    if probs.dim() != 2 or probs.shape[0] == 0 or probs.shape[1] == 0:
+        raise ValueError(f"probs: expected shape (N, K) with N, K >= 1, got {tuple(probs.shape)}")
+    if probs.is_complex():
+        raise TypeError(f"probs: expected real probabilities, got dtype {probs.dtype}")
     p = probs.detach().to(torch.float64)
-    if bool((p < 0).any()) or not torch.allclose(p.sum(1), torch.ones_like(p[:, 0]), atol=1e-4):
-        raise ValueError("probs: expected non-negative rows that sum to 1 (softmax outputs)")
+    check_finite("probs", p)
+    sums = p.sum(1)
+    lowest = float(p.min())
+    if lowest < 0 or not torch.allclose(sums, torch.ones_like(sums), atol=1e-4):
+        raise ValueError(
+            f"probs: expected non-negative rows that sum to 1 (softmax outputs), got a minimum "
+            f"of {lowest:.4g} and row sums in [{float(sums.min()):.4g}, {float(sums.max()):.4g}]"
+        )
     marginal = p.mean(dim=0, keepdim=True)
     # KL(p(y|x) || p(y)) = sum_y p(y|x) (log p(y|x) - log p(y)), with 0 log 0 = 0
     kl = (torch.special.xlogy(p, p) - torch.special.xlogy(p, marginal)).sum(dim=1)
@@ -180,6 +195,12 @@ def fld(classifier: LeNet, real: Tensor, fake: Tensor, *, batch_size: int = 500)
         >>> fld(net, real, real), fld(net, real, torch.rand(50, 784)) > 0.0
         (0.0, True)
     """
-    fr = classifier_features(classifier, real, batch_size=batch_size)
-    ff = classifier_features(classifier, fake, batch_size=batch_size)
-    return frechet_distance(fr, ff)
+    features = []
+    for name, images in (("real", real), ("fake", fake)):
+        f = _batched(classifier, images, batch_size, head=False, name=name)
+        if f.shape[0] < 2:
+            raise ValueError(
+                f"{name}: need at least 2 images to estimate a covariance, got {f.shape[0]}"
+            )
+        features.append(f)
+    return frechet_distance(*features)

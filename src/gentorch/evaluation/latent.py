@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import Tensor, nn
 
@@ -101,8 +103,10 @@ def active_units(
         raise ValueError(
             f"images: need at least 2 examples to measure activity, got shape {tuple(images.shape)}"
         )
-    if not threshold >= 0:
-        raise ValueError(f"threshold: expected a non-negative number, got {threshold!r}")
+    if isinstance(threshold, bool) or not isinstance(threshold, int | float):
+        raise TypeError(f"threshold: expected a float, got {type(threshold).__name__}")
+    if not (threshold >= 0 and math.isfinite(threshold)):
+        raise ValueError(f"threshold: expected a non-negative finite number, got {threshold!r}")
     mu, _ = _encode_all(model, images, batch_size, labels)
     # A_j = Var_x(mu_j(x)), unbiased, in float64
     activity = mu.to(torch.float64).var(dim=0, unbiased=True)

@@ -16,6 +16,7 @@ from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from gentorch.evaluation._running import (
+    check_bool,
     check_images,
     check_labels,
     check_positive_int,
@@ -107,6 +108,7 @@ def log_likelihood(
     """
     images = check_images(images)
     k = check_positive_int("k", k)
+    progress = check_bool("progress", progress)
     log_weights = model_method(model, "log_importance_weights")
     n = images.shape[0]
     labels = check_labels(labels, n)
