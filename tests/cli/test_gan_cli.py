@@ -104,6 +104,16 @@ def test_errors_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     assert "--epochs: expected a positive integer" in capsys.readouterr().err
 
 
+def test_train_classifier_out_must_be_a_safetensors_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # no data there: the --out check must come first
+    argv = ["train", "classifier", "--data-dir", str(tmp_path / "no-data")]
+    assert main([*argv, "--out", str(tmp_path / "lenet.pt")]) == 2
+    expected = f"gentorch: error: --out '{tmp_path / 'lenet.pt'}': expected a file name ending"
+    assert capsys.readouterr().err.startswith(expected)
+
+
 def test_sample_out_must_be_a_png_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     argv = ["sample", "gan", "--run", str(tmp_path / "no-run"), "--out", str(tmp_path / "s.gif")]
     assert main(argv) == 2

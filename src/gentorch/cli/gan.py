@@ -412,6 +412,9 @@ def _train_classifier(args: argparse.Namespace) -> int:
     )
 
     _positive_options(args, "limit", "epochs", "batch_size")
+    out = Path(args.out or f"runs/classifier/lenet_{args.dataset}.safetensors")
+    if out.is_dir() or out.suffix != ".safetensors":
+        raise UsageError(f"--out {str(out)!r}: expected a file name ending in .safetensors")
     set_threads(args.threads)
     device = select_device(args.device)
     x, y = data.load(args.dataset, "train", args.data_dir)
@@ -439,7 +442,6 @@ def _train_classifier(args: argparse.Namespace) -> int:
         on_epoch_end=report,
     )
     accuracy = accuracies[-1]  # of the returned model, after the last epoch
-    out = Path(args.out or f"runs/classifier/lenet_{args.dataset}.safetensors")
     meta = {"dataset": args.dataset, "test_accuracy": f"{accuracy:.4f}", "epochs": str(args.epochs)}
     _wrote(save_classifier(model, out, metadata=meta))
     return 0
