@@ -11,6 +11,8 @@ from collections.abc import Iterator
 import torch
 from torch import Tensor
 
+from gentorch._checks import as_device
+
 __all__ = ["Batches"]
 
 _BINARIZE_MODES = ("dynamic",)
@@ -109,7 +111,7 @@ class Batches:
                     f"got range [{low:.4g}, {high:.4g}]"
                 )
         if device is not None:
-            device = _as_device(device)
+            device = as_device(device)
             x = x.to(device)
             y = y.to(device) if y is not None else None
         elif y is not None and y.device != x.device:
@@ -190,7 +192,7 @@ class Batches:
             >>> moved.device.type == device, moved.x.device.type == device, len(moved)
             (True, True, 4)
         """
-        target = _as_device(device)
+        target = as_device(device)
         generator = self.generator
         if not _same_device(generator.device, target):
             seed = int(torch.randint(0, 2**62, (1,), generator=generator, device=generator.device))
@@ -212,23 +214,6 @@ class Batches:
             f"Batches(n={len(self.x)}, batch_size={self.batch_size}, shuffle={self.shuffle}, "
             f"drop_last={self.drop_last}, device={self.device})"
         )
-
-
-def _as_device(device: object) -> torch.device:
-    """``device`` as a ``torch.device``; a ``ValueError`` naming it when torch cannot parse it."""
-    if isinstance(device, torch.device):
-        return device
-    if not isinstance(device, str | int) or isinstance(device, bool):
-        raise TypeError(
-            f"device: expected a torch.device or a string such as 'cuda', got "
-            f"{type(device).__name__}"
-        )
-    try:
-        return torch.device(device)
-    except RuntimeError:
-        raise ValueError(
-            f"device: expected a device such as 'cpu', 'cuda' or 'cuda:1', got {device!r}"
-        ) from None
 
 
 def _same_device(a: torch.device, b: torch.device) -> bool:

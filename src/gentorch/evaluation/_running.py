@@ -65,12 +65,6 @@ def check_positive_int(name: str, value: object) -> int:
     return value
 
 
-def check_bool(name: str, value: object) -> bool:
-    if not isinstance(value, bool):
-        raise TypeError(f"{name}: expected a bool, got {value!r} ({type(value).__name__})")
-    return value
-
-
 def model_method(model: nn.Module, name: str) -> Callable[..., Any]:
     """``model.<name>``, or a TypeError saying which method the evaluation needs."""
     if not isinstance(model, nn.Module):

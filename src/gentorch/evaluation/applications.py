@@ -8,8 +8,8 @@ from typing import Literal
 import torch
 from torch import Tensor, nn
 
+from gentorch._checks import check_bool
 from gentorch.evaluation._running import (
-    check_bool,
     check_finite,
     check_images,
     check_labels,

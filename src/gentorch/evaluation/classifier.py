@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
@@ -26,6 +25,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
 
+from gentorch._checks import as_device, as_path, check_parent_folders
 from gentorch.evaluation._running import check_finite
 
 __all__ = [
@@ -190,19 +190,6 @@ def _check_labels(labels: object, n: int, num_classes: int | None) -> Tensor:
         expected = f"in [0, {num_classes})" if num_classes is not None else ">= 0"
         raise ValueError(f"labels: expected class indices {expected}, got values in [{lo}, {hi}]")
     return labels
-
-
-def _device(device: object) -> torch.device:
-    if isinstance(device, torch.device):
-        return device
-    if not isinstance(device, str | int) or isinstance(device, bool):
-        raise TypeError(f"device: expected a str or torch.device, got {type(device).__name__}")
-    try:
-        return torch.device(device)
-    except RuntimeError:
-        raise ValueError(
-            f"device: expected a device such as 'cpu', 'cuda' or 'cuda:1', got {device!r}"
-        ) from None
 
 
 def _positive_int(name: str, value: object) -> int:
@@ -372,7 +359,7 @@ def train_classifier(
             f"{type(on_epoch_end).__name__}"
         )
     num_classes = max(2, int(labels.max()) + 1)
-    dev = _device(device) if device is not None else torch.device("cpu")
+    dev = as_device(device) if device is not None else torch.device("cpu")
     gen = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)  # dropout masks
     model = LeNet(in_channels=x.shape[1], num_classes=num_classes).to(dev)
@@ -438,7 +425,7 @@ def save_classifier(
     """
     if not isinstance(model, LeNet):
         raise TypeError(f"model: expected a LeNet, got {type(model).__name__}")
-    path = _as_path(path)
+    path = as_path(path)
     if path.is_dir():
         raise ValueError(f"path: expected a .safetensors file, got the folder {str(path)!r}")
     if path.suffix != ".safetensors":
@@ -459,13 +446,7 @@ def save_classifier(
                     f"metadata: the key {key!r} is reserved for the architecture, which "
                     f"load_classifier reads; choose another name"
                 )
-    for parent in path.parents:
-        if parent.exists():
-            if not parent.is_dir():
-                raise ValueError(
-                    f"path: cannot write {str(path)!r}: {str(parent)!r} is a file, not a folder"
-                )
-            break
+    check_parent_folders(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     sizes = {
         "in_channels": model.in_channels,
@@ -478,12 +459,6 @@ def save_classifier(
     save_file(tensors, str(tmp), metadata=meta)
     tmp.replace(path)
     return path
-
-
-def _as_path(path: object) -> Path:
-    if not isinstance(path, str | os.PathLike):
-        raise TypeError(f"path: expected a str or os.PathLike, got {type(path).__name__}")
-    return Path(path)
 
 
 def _read_metadata(path: Path) -> dict[str, str]:
@@ -559,8 +534,8 @@ def load_classifier(path: str | Path, *, device: str | torch.device = "cpu") -> 
         >>> loaded.training, torch.equal(loaded(x), net(x))
         (False, True)
     """
-    path = _as_path(path)
-    dev = _device(device)
+    path = as_path(path)
+    dev = as_device(device)
     if path.is_dir():
         raise ValueError(f"path: expected a classifier file, got the folder {str(path)!r}")
     if not path.is_file():
@@ -614,4 +589,4 @@ def pretrained_classifier(dataset: str = "mnist", *, device: str | torch.device 
             f"no shipped classifier at {path}; create it with "
             f"`gentorch train classifier --dataset {dataset} --out {path}`"
         )
-    return load_classifier(path, device=_device(device))
+    return load_classifier(path, device=as_device(device))

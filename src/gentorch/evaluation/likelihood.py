@@ -15,8 +15,8 @@ import torch
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
+from gentorch._checks import check_bool
 from gentorch.evaluation._running import (
-    check_bool,
     check_images,
     check_labels,
     check_positive_int,

@@ -10,13 +10,14 @@ import contextlib
 import io
 import math
 import numbers
-import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import Tensor, nn
+
+from gentorch._checks import as_path, check_parent_folders
 
 __all__ = ["export_onnx", "run_onnx", "verify_onnx"]
 
@@ -53,17 +54,11 @@ def _as_inputs(inputs: object, name: str) -> tuple[Tensor, ...]:
     return out
 
 
-def _as_path(path: object) -> Path:
-    if not isinstance(path, str | os.PathLike):
-        raise TypeError(f"path: expected a str or os.PathLike, got {type(path).__name__}")
-    return Path(path)
-
-
 def _session(path: str | Path) -> Any:
     """An onnxruntime CPU session of the file ``path``, with the failures named."""
     import onnxruntime as ort
 
-    path = _as_path(path)
+    path = as_path(path)
     if path.is_dir():
         raise ValueError(f"path: expected an .onnx file, got the folder {str(path)!r}")
     if not path.is_file():
@@ -136,20 +131,14 @@ def export_onnx(
     if not isinstance(module, nn.Module):
         raise TypeError(f"module: expected an nn.Module, got {type(module).__name__}")
     inputs = _as_inputs(example_inputs, "example_inputs")
-    path = _as_path(path)
+    path = as_path(path)
     if path.is_dir():
         raise ValueError(
             f"path: expected an .onnx file to write, got the existing folder {str(path)!r}"
         )
     if path.suffix.lower() != ".onnx":
         raise ValueError(f"path: expected a file name ending in .onnx, got {str(path)!r}")
-    for parent in path.parents:
-        if parent.exists():
-            if not parent.is_dir():
-                raise ValueError(
-                    f"path: cannot write {str(path)!r}: {str(parent)!r} is a file, not a folder"
-                )
-            break
+    check_parent_folders(path)
     if not isinstance(dynamic_batch, bool):
         raise TypeError(f"dynamic_batch: expected True or False, got {dynamic_batch!r}")
     if opset_version is not None and (

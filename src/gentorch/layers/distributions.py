@@ -20,8 +20,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from gentorch._checks import check_generator
 from gentorch.layers.reparameterize import (
-    _check_generator,
     _check_n_samples,
     _check_range,
     _location_scale,
@@ -164,7 +164,7 @@ class LearnableNormal(nn.Module):
             ``z``: ``shape`` or ``(K, *shape)``, differentiable w.r.t. ``mean`` and ``raw_std``.
         """
         _check_n_samples(n_samples)
-        _check_generator(generator)
+        check_generator(generator)
         mean = self.mean
         if not self.training and self.eval_mode == "mean":
             return mean if n_samples is None else mean.expand(n_samples, *mean.shape)
@@ -221,7 +221,7 @@ class _LocationScale(nn.Module):
         """
         loc, log_scale = _split(x, ("loc", "log_scale"))
         _check_n_samples(n_samples)
-        _check_generator(generator)
+        check_generator(generator)
         k = self.n_samples if n_samples is None else n_samples
         if not self.training and self.eval_mode == "mean":
             return loc if k is None else loc.expand(k, *loc.shape)
@@ -376,7 +376,7 @@ class ReparameterizeFullCov(nn.Module):
         """
         mu, scale_tril = self.split(x)
         _check_n_samples(n_samples)
-        _check_generator(generator)
+        check_generator(generator)
         k = self.n_samples if n_samples is None else n_samples
         if not self.training and self.eval_mode == "mean":
             return mu if k is None else mu.expand(k, *mu.shape)

@@ -15,9 +15,8 @@ from typing import Literal
 import torch
 from torch import Tensor, nn
 
+from gentorch._checks import check_bool, check_generator
 from gentorch.layers.reparameterize import (
-    _check_bool,
-    _check_generator,
     _check_n_samples,
     _noise_like,
 )
@@ -73,7 +72,7 @@ class _Relaxed(nn.Module):
     ) -> None:
         super().__init__()
         self.temperature = _check_common(temperature, eval_mode, n_samples)
-        self.hard = _check_bool("hard", hard)
+        self.hard = check_bool("hard", hard)
         self.eval_mode: DiscreteEvalMode = eval_mode
         self.n_samples = n_samples
 
@@ -103,7 +102,7 @@ class _Relaxed(nn.Module):
         _check_logits(logits)
         self._check_classes(logits)
         _check_n_samples(n_samples)
-        _check_generator(generator)
+        check_generator(generator)
         tau = _check_common(self.temperature, self.eval_mode, None)
         k = self.n_samples if n_samples is None else n_samples
         if not self.training and self.eval_mode != "sample":

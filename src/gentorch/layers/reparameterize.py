@@ -37,6 +37,8 @@ from typing import Any, Literal
 import torch
 from torch import Tensor, nn
 
+from gentorch._checks import check_bool, check_generator
+
 __all__ = ["LOGVAR_RANGE", "Reparameterize", "reparameterize"]
 
 #: Default clamp applied to ``logvar`` before ``exp`` (see the module docstring).
@@ -214,20 +216,6 @@ def _check_range(
     return lo, hi
 
 
-def _check_bool(name: str, value: object) -> bool:
-    """``value`` if it is a ``bool``; ``TypeError`` naming ``name`` otherwise (no truthiness)."""
-    if not isinstance(value, bool):
-        raise TypeError(f"{name}: expected a bool, got {value!r} ({type(value).__name__})")
-    return value
-
-
-def _check_generator(generator: torch.Generator | None) -> None:
-    if generator is not None and not isinstance(generator, torch.Generator):
-        raise TypeError(
-            f"generator: expected None or a torch.Generator, got {type(generator).__name__}"
-        )
-
-
 def _check_finite(name: str, t: Tensor) -> None:
     """Raise if ``t`` holds NaN or Inf (an assertion op under ``torch.compile``)."""
     finite = torch.isfinite(t).all()
@@ -326,7 +314,7 @@ def reparameterize(
     """
     _check_pair(mu, logvar)
     _check_n_samples(n_samples)
-    _check_generator(generator)
+    check_generator(generator)
     lo, hi = _check_range(logvar_range)
     # eps ~ N(0, I) is drawn inside the function, on mu's device and in its dtype
     return _location_scale(mu, logvar, None, (lo, hi, 0.5, n_samples, generator))
@@ -389,9 +377,9 @@ class Reparameterize(nn.Module):
         _check_n_samples(n_samples)
         self.eval_mode: EvalMode = eval_mode
         self.n_samples = n_samples
-        self.check_finite = _check_bool("check_finite", check_finite)
+        self.check_finite = check_bool("check_finite", check_finite)
         self.logvar_range = _check_range(logvar_range)
-        self.track_diagnostics = _check_bool("track_diagnostics", track_diagnostics)
+        self.track_diagnostics = check_bool("track_diagnostics", track_diagnostics)
         # [mu, logvar] of the last forward, detached; a plain list, so recording them costs
         # no nn.Module.__setattr__ (~1 us per tensor attribute) on every call
         self._last: list[Tensor] = []
@@ -429,7 +417,7 @@ class Reparameterize(nn.Module):
             _check_n_samples(n_samples)
             k = n_samples
         if generator is not None:
-            _check_generator(generator)
+            check_generator(generator)
         if self.check_finite:
             _check_finite("mu", mu)
             _check_finite("logvar", logvar)

@@ -17,6 +17,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from gentorch._checks import check_generator
+
 __all__ = [
     "GAN_LOSSES",
     "bce_discriminator_loss",
@@ -225,10 +227,7 @@ def gradient_penalty(
             raise TypeError(f"{name}: expected a Tensor, got {type(t).__name__}")
         if not t.is_floating_point():
             raise TypeError(f"{name}: expected a floating-point tensor, got dtype {t.dtype}")
-    if generator is not None and not isinstance(generator, torch.Generator):
-        raise TypeError(
-            f"generator: expected None or a torch.Generator, got {type(generator).__name__}"
-        )
+    check_generator(generator)
     if real.shape != fake.shape:
         raise ValueError(
             f"fake: expected the shape of real {tuple(real.shape)}, got {tuple(fake.shape)}"

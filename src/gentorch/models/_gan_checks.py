@@ -15,24 +15,10 @@ def check_positive(name: str, value: int) -> None:
         raise ValueError(f"{name}: expected a positive integer, got {value!r}")
 
 
-def check_bool(name: str, value: bool) -> None:
-    """Raise ``TypeError`` naming ``name`` unless ``value`` is a ``bool`` (no truthiness)."""
-    if not isinstance(value, bool):
-        raise TypeError(f"{name}: expected a bool, got {value!r} ({type(value).__name__})")
-
-
 def check_image_size(value: int) -> None:
     """Raise ``ValueError`` unless ``value`` is one of :data:`IMAGE_SIZES` (an ``int``)."""
     if not isinstance(value, int) or isinstance(value, bool) or value not in IMAGE_SIZES:
         raise ValueError(f"image_size: expected one of {IMAGE_SIZES}, got {value!r}")
-
-
-def check_generator(generator: torch.Generator | None) -> None:
-    """Raise ``TypeError`` unless ``generator`` is ``None`` or a :class:`torch.Generator`."""
-    if generator is not None and not isinstance(generator, torch.Generator):
-        raise TypeError(
-            f"generator: expected None or a torch.Generator, got {type(generator).__name__}"
-        )
 
 
 def _check_floating(name: str, t: Tensor, dtype: torch.dtype) -> None:

@@ -28,9 +28,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from gentorch._checks import check_bool
 from gentorch.layers import spectral_norm as _spectral_norm
 from gentorch.models._gan_checks import (
-    check_bool,
     check_codes,
     check_image_size,
     check_images,

@@ -30,11 +30,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from gentorch._checks import check_bool, check_generator
 from gentorch.layers import spectral_norm as _spectral_norm
 from gentorch.models._gan_checks import (
-    check_bool,
     check_codes,
-    check_generator,
     check_image_size,
     check_images,
     check_positive,

@@ -27,6 +27,7 @@ from typing import Any, Literal
 import torch
 from torch import Tensor, nn
 
+from gentorch._checks import check_generator
 from gentorch.layers import Reparameterize, reparameterize
 from gentorch.losses import (
     bernoulli_log_likelihood,
@@ -73,13 +74,6 @@ def _positive_int(name: str, value: object) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ValueError(f"{name}: expected a positive int, got {value!r}")
     return value
-
-
-def _check_generator(generator: torch.Generator | None) -> None:
-    if generator is not None and not isinstance(generator, torch.Generator):
-        raise TypeError(
-            f"generator: expected None or a torch.Generator, got {type(generator).__name__}"
-        )
 
 
 def _check_model_dtype(name: str, t: Tensor, dtype: torch.dtype) -> None:
@@ -424,7 +418,7 @@ class VAE(nn.Module):
             torch.Size([16, 64])
         """
         n = _positive_int("n", n)
-        _check_generator(generator)
+        check_generator(generator)
         ref = next(iter(self.decoder.parameters()))
         c = self._condition(y, n)
         with torch.no_grad():
@@ -467,7 +461,7 @@ class VAE(nn.Module):
             torch.Size([5])
         """
         self._check_x(x)
-        _check_generator(generator)
+        check_generator(generator)
         c = self._condition(y, x.shape[0])
         mu, logvar = self._encode(x, c)
         z = reparameterize(mu, logvar, generator=generator)
@@ -498,7 +492,7 @@ class VAE(nn.Module):
         """
         self._check_x(x)
         k = _positive_int("k", k)
-        _check_generator(generator)
+        check_generator(generator)
         c = self._condition(y, x.shape[0])
         log_px_z, log_pz, log_qz = self._importance_terms(x, c, k, generator)
         # log w_i = log p(x|z_i) + log p(z_i) - log q(z_i|x)
@@ -590,7 +584,7 @@ class VAE(nn.Module):
                 f"x: expected a non-empty batch (B >= 1) for batch means, got {tuple(x.shape)}"
             )
         iwae_k = _positive_int("iwae_k", iwae_k)
-        _check_generator(generator)
+        check_generator(generator)
         if (
             isinstance(free_bits, bool)
             or not isinstance(free_bits, (int, float))

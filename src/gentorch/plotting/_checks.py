@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import math
 import numbers
 import os
 from pathlib import Path
 
-__all__ = ["check_int", "check_png_path", "check_real"]
+from gentorch._checks import check_parent_folders
+
+__all__ = ["check_int", "check_png_path"]
 
 
 def check_png_path(path: object, name: str = "path") -> Path:
@@ -32,13 +33,7 @@ def check_png_path(path: object, name: str = "path") -> Path:
             f"{name}: expected a file name ending in .png (the picture is written as PNG), "
             f"got {str(out)!r}"
         )
-    for parent in out.parents:
-        if parent.exists():
-            if not parent.is_dir():
-                raise ValueError(
-                    f"{name}: cannot write {str(out)!r}: {str(parent)!r} is a file, not a folder"
-                )
-            break
+    check_parent_folders(out, name)
     return out
 
 
@@ -47,12 +42,3 @@ def check_int(value: object, name: str, minimum: int) -> int:
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
         raise ValueError(f"{name}: expected an int >= {minimum}, got {value!r}")
     return int(value)
-
-
-def check_real(value: object, name: str) -> float:
-    """``value`` as a float if it is a finite real number (not a bool), else an error."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name}: expected a real number, got {type(value).__name__} {value!r}")
-    if not math.isfinite(value):
-        raise ValueError(f"{name}: expected a finite number, got {value!r}")
-    return float(value)

@@ -11,7 +11,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from gentorch.plotting._checks import check_png_path, check_real
+from gentorch._checks import check_real
+from gentorch.plotting._checks import check_png_path
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -192,7 +193,7 @@ def save_latent_scatter(
     if mu.is_complex():
         raise TypeError(f"mu: expected real latent codes, got dtype {mu.dtype}")
     path = check_png_path(path)
-    if check_real(point_size, "point_size") <= 0:
+    if check_real("point_size", point_size) <= 0:
         raise ValueError(f"point_size: expected a marker area > 0, got {point_size!r}")
     points = mu.detach().to(device="cpu", dtype=torch.float64).numpy()
     bad = ~np.isfinite(points).all(axis=1)

@@ -13,7 +13,8 @@ import torch
 from PIL import Image
 from torch import Tensor, nn
 
-from gentorch.plotting._checks import check_int, check_png_path, check_real
+from gentorch._checks import check_real
+from gentorch.plotting._checks import check_int, check_png_path
 
 __all__ = [
     "save_image_grid",
@@ -133,7 +134,7 @@ def save_image_grid(
     """
     path = check_png_path(path)
     images = _as_nchw(images)
-    if not 0.0 <= check_real(pad_value, "pad_value") <= 1.0:
+    if not 0.0 <= check_real("pad_value", pad_value) <= 1.0:
         raise ValueError(f"pad_value: expected a value in [0, 1], got {pad_value!r}")
     return _write_png(_make_grid(images, nrow, padding, pad_value), path, scale)
 
@@ -446,7 +447,7 @@ def save_latent_manifold(
     low, high = float(span[0]), float(span[1])
     if not 0.0 < low < high < 1.0:
         raise ValueError(f"span: expected probabilities 0 < low < high < 1, got {span!r}")
-    if not 0.0 <= check_real(pad_value, "pad_value") <= 1.0:
+    if not 0.0 <= check_real("pad_value", pad_value) <= 1.0:
         raise ValueError(f"pad_value: expected a value in [0, 1], got {pad_value!r}")
     if label is not None:
         check_int(label, "label", 0)

@@ -30,6 +30,8 @@ import safetensors.torch
 import torch
 from torch import Tensor, nn
 
+from gentorch._checks import as_path, check_parent_folders
+
 __all__ = [
     "CHECKPOINT_NAME",
     "Checkpoint",
@@ -133,12 +135,12 @@ def write_atomic(path: str | Path, data: bytes) -> Path:
         ...     print(p.read_bytes(), sorted(f.name for f in p.parent.iterdir()))
         b'hello' ['note.txt']
     """
-    path = _as_path(path)
+    path = as_path(path)
     if not isinstance(data, bytes | bytearray | memoryview):
         raise TypeError(f"data: expected bytes, got {type(data).__name__}")
     if path.is_dir():
         raise ValueError(f"path: expected a file to write, got the existing folder {str(path)!r}")
-    _check_parents(path)
+    check_parent_folders(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
@@ -164,23 +166,6 @@ def _fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
-def _as_path(path: object, name: str = "path") -> Path:
-    if not isinstance(path, str | os.PathLike):
-        raise TypeError(f"{name}: expected a str or os.PathLike, got {type(path).__name__}")
-    return Path(path)
-
-
-def _check_parents(path: Path) -> None:
-    """Refuse a path under an existing file (mkdir would fail with a bare FileExistsError)."""
-    for parent in path.parents:
-        if parent.exists():
-            if not parent.is_dir():
-                raise ValueError(
-                    f"path: cannot write {str(path)!r}: {str(parent)!r} is a file, not a folder"
-                )
-            return
-
-
 _EXAMPLE_KEYS = {"modules": "model", "optimizers": "adam", "generators": "batches"}
 
 
@@ -199,7 +184,7 @@ def _check_mapping(value: object, name: str, kind: type, what: str) -> None:
 
 
 def _resolve(path: str | Path) -> Path:
-    path = _as_path(path)
+    path = as_path(path)
     return path / CHECKPOINT_NAME if path.is_dir() else path
 
 
@@ -250,7 +235,7 @@ def save_checkpoint(
         ...     print(p.name, p.stat().st_size > 0)
         checkpoint.safetensors True
     """
-    path = _as_path(path)
+    path = as_path(path)
     if path.is_file() and path.suffix != ".safetensors":
         raise ValueError(
             f"path: expected a .safetensors file or a folder, got the existing file "
@@ -267,7 +252,7 @@ def save_checkpoint(
         raise TypeError(
             f"metadata: expected a dict of JSON-able values, got {type(metadata).__name__}"
         )
-    _check_parents(path)
+    check_parent_folders(path)
     tensors: dict[str, Tensor] = {}
     for name, module in modules.items():
         for key, value in module.state_dict().items():

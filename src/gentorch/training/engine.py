@@ -33,6 +33,7 @@ import torch
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
+from gentorch._checks import as_device
 from gentorch.data import Batches
 from gentorch.training.checkpoint import load_checkpoint, save_checkpoint, write_atomic
 
@@ -236,20 +237,7 @@ class TrainConfig:
                 f"{type(self.out_dir).__name__}"
             )
         if self.device is not None:
-            if isinstance(self.device, bool) or not isinstance(
-                self.device, str | int | torch.device
-            ):
-                raise TypeError(
-                    f"device: expected a string such as 'cuda' or a torch.device, got "
-                    f"{type(self.device).__name__}"
-                )
-            try:
-                torch.device(self.device)
-            except RuntimeError:
-                raise ValueError(
-                    f"device: expected a device such as 'cpu', 'cuda' or 'cuda:1', got "
-                    f"{self.device!r}"
-                ) from None
+            as_device(self.device)  # raises, naming device, unless torch can parse it
 
     def to_json(self) -> dict[str, Any]:
         """The configuration as JSON-able values (paths and devices as strings)."""

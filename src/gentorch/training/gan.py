@@ -19,9 +19,10 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from gentorch._checks import as_device, check_real
 from gentorch.layers import SpectralNorm
 from gentorch.losses.gan import GAN_LOSSES, discriminator_loss, generator_loss, gradient_penalty
-from gentorch.training.vae import _real, make_adam
+from gentorch.training.vae import make_adam
 
 __all__ = ["ADAM_SETTINGS", "AdamSetting", "GANTask", "layer_spectral_norms"]
 
@@ -126,19 +127,6 @@ def _seed(name: str, value: object) -> int:
     return value
 
 
-def _device(device: object) -> torch.device:
-    if isinstance(device, torch.device):
-        return device
-    if not isinstance(device, str | int) or isinstance(device, bool):
-        raise TypeError(f"device: expected a str or torch.device, got {type(device).__name__}")
-    try:
-        return torch.device(device)
-    except RuntimeError:
-        raise ValueError(
-            f"device: expected a device such as 'cpu', 'cuda' or 'cuda:1', got {device!r}"
-        ) from None
-
-
 class GANTask:
     """Train a generator and a discriminator with :func:`gentorch.training.fit`.
 
@@ -227,8 +215,8 @@ class GANTask:
             raise ValueError(f"ema_decay: expected a float in [0, 1), got {ema_decay!r}")
         for name, value in (("lr", lr), ("beta1", beta1), ("beta2", beta2)):
             if value is not None:
-                _real(value, name)
-        if not _real(gp_weight, "gp_weight") >= 0:
+                check_real(name, value)
+        if not check_real("gp_weight", gp_weight) >= 0:
             raise ValueError(f"gp_weight: expected a float >= 0, got {gp_weight!r}")
         _seed("fixed_seed", fixed_seed)
         if evaluator is not None and not callable(evaluator):
@@ -494,7 +482,7 @@ class GANTask:
             _seed("seed", seed)
         net = self.generator_ema if ema else self.generator
         param = next(net.parameters())
-        dev = _device(device) if device is not None else param.device
+        dev = as_device(device) if device is not None else param.device
         gen = torch.Generator(device=dev)
         gen.manual_seed(seed) if seed is not None else gen.seed()
         z = torch.randn(n, self.latent_dim, device=dev, dtype=param.dtype, generator=gen)

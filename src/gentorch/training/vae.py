@@ -10,26 +10,18 @@ learning-rate decay. Validation is the mean
 from __future__ import annotations
 
 import math
-import numbers
 from collections.abc import Callable
 from typing import Any, cast
 
 import torch
 from torch import Tensor, nn
 
+from gentorch._checks import check_real
+
 __all__ = ["VAETask", "make_adam"]
 
 # Devices with fused Adam/AdamW kernels in torch >= 2.4 (CPU since 2.4).
 _FUSED_DEVICES = ("cpu", "cuda", "mps", "xpu")
-
-
-def _real(value: object, name: str) -> float:
-    """``value`` as a float if it is a finite real number (not a bool); else an error naming it."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name}: expected a real number, got {type(value).__name__} {value!r}")
-    if not math.isfinite(value):
-        raise ValueError(f"{name}: expected a finite number, got {value!r}")
-    return float(value)
 
 
 def make_adam(
@@ -82,15 +74,15 @@ def make_adam(
     if not all(isinstance(p, Tensor) for p in params):
         bad = next(p for p in params if not isinstance(p, Tensor))
         raise TypeError(f"params: expected tensors (parameters), got a {type(bad).__name__}")
-    if not _real(lr, "lr") > 0:
+    if not check_real("lr", lr) > 0:
         raise ValueError(f"lr: expected a positive learning rate, got {lr!r}")
-    if not _real(weight_decay, "weight_decay") >= 0:
+    if not check_real("weight_decay", weight_decay) >= 0:
         raise ValueError(f"weight_decay: expected a float >= 0, got {weight_decay!r}")
     if (
         isinstance(betas, str)
         or not isinstance(betas, tuple | list)
         or len(betas) != 2
-        or not all(0 <= _real(b, "betas") < 1 for b in betas)
+        or not all(0 <= check_real("betas", b) < 1 for b in betas)
     ):
         raise ValueError(f"betas: expected two floats in [0, 1), got {betas!r}")
     device_types = {p.device.type for p in params}
@@ -174,7 +166,7 @@ class VAETask:
             ("beta", beta),
             ("free_bits", free_bits),
         ):
-            _real(value, name)
+            check_real(name, value)
         if not isinstance(compile, bool):
             raise TypeError(f"compile: expected True or False, got {compile!r}")
         if not beta >= 0:
