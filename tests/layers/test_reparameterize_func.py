@@ -112,6 +112,28 @@ def test_jvp_matches_finite_differences_and_jacfwd_matches_jacrev(n_samples: int
         torch.testing.assert_close(a, b)
 
 
+@pytest.mark.parametrize("n_samples", [None, 3])
+def test_dual_tensors_of_torch_autograd_forward_ad_get_the_exact_tangent(
+    n_samples: int | None,
+) -> None:
+    # torch.autograd.forward_ad (dual tensors) is the other forward-mode API, outside torch.func
+    import torch.autograd.forward_ad as fwad
+
+    mu, logvar = _pair(4)
+    v_mu, v_lv = _pair(5)
+    layer = Reparameterize(n_samples=n_samples).train()
+    with fwad.dual_level():
+        z = layer(
+            (fwad.make_dual(mu, v_mu), fwad.make_dual(logvar, v_lv)),
+            generator=torch.Generator().manual_seed(3),
+        )
+        primal, tangent = fwad.unpack_dual(z)
+    assert tangent is not None
+    # dz = dmu + 0.5 * sigma * eps * dlogvar, with eps recovered from the primal sample
+    eps = (primal - mu) / torch.exp(0.5 * logvar)
+    torch.testing.assert_close(tangent, v_mu + 0.5 * torch.exp(0.5 * logvar) * eps * v_lv)
+
+
 def test_jvp_at_the_clamp_is_straight_through_like_the_backward() -> None:
     mu = torch.zeros(4, dtype=F64)
     logvar = torch.tensor([-50.0, 0.0, 12.0, 40.0], dtype=F64)  # outside the range at both ends
