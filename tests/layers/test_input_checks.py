@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -142,6 +143,30 @@ def test_spectral_norm_conv_forward_checks_its_channels(mode: str) -> None:
         layer(torch.zeros(8, 8))
     assert layer(torch.zeros(2, 3, 8, 8)).shape == (2, 2, 8, 8)
     assert layer(torch.zeros(3, 8, 8)).shape == (2, 8, 8)  # unbatched, as Conv2d takes it
+
+
+@pytest.mark.parametrize("conv_cls", [nn.Conv2d, nn.ConvTranspose2d])
+def test_spectral_norm_operator_mode_refuses_another_spatial_size(
+    conv_cls: type[nn.Conv2d] | type[nn.ConvTranspose2d],
+) -> None:
+    torch.manual_seed(0)
+    conv = conv_cls(3, 2, 3, padding=1)
+    # why: the operator norm depends on the input size, so W / sigma(8x8) is not normalized at 16x16
+    assert conv_operator_norm(conv, (3, 16, 16)) > conv_operator_norm(conv, (3, 8, 8)) * 1.001
+    layer = SpectralNorm(conv, mode="operator", input_shape=(3, 8, 8))
+    # before: ran silently, with a weight normalized for another operator
+    for x in (torch.zeros(2, 3, 16, 16), torch.zeros(3, 8, 9)):
+        for training in (True, False):
+            layer.train(training)
+            with pytest.raises(
+                ValueError,
+                match=r"input: SpectralNorm\(\w+, mode='operator'\) normalizes the convolution on "
+                r"inputs of spatial size \(8, 8\) \(input_shape=\(3, 8, 8\)\), got "
+                + re.escape(str(tuple(x.shape))),
+            ):
+                layer(x)
+    assert layer(torch.zeros(2, 3, 8, 8)).shape[:2] == (2, 2)
+    assert layer(torch.zeros(3, 8, 8)).shape[0] == 2  # unbatched
 
 
 def test_spectral_norm_arguments() -> None:

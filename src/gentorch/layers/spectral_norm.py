@@ -122,8 +122,8 @@ class SpectralNorm(nn.Module):
 
     The forward of a wrapped ``Linear`` or ``Conv*d`` / ``ConvTranspose*d`` checks its input
     first: ``ValueError`` for a wrong last dimension (``Linear``) or channel count / rank
-    (convolutions), ``TypeError`` for a non-floating input or, outside autocast, a dtype other
-    than the weight's.
+    (convolutions), or in operator mode a spatial size other than ``input_shape``'s;
+    ``TypeError`` for a non-floating input or, outside autocast, a dtype other than the weight's.
 
     Shapes:
         Input and output: those of the wrapped module (e.g. ``(B, in_features) ->
@@ -348,6 +348,8 @@ class SpectralNorm(nn.Module):
         weight = self._weight()
         if args and isinstance(args[0], Tensor) and self.name == "weight":
             _check_layer_input(self.module, weight, args[0])
+            if self.input_shape is not None:
+                self._check_spatial_size(args[0])
         if (
             self.training
             and not torch.compiler.is_compiling()
@@ -361,6 +363,23 @@ class SpectralNorm(nn.Module):
             )
         uv = self._power_iteration(weight, self.n_power_iterations) if self.training else None
         return functional_call(self.module, {self.name: self._normalize(weight, uv)}, args, kwargs)
+
+    def _check_spatial_size(self, x: Tensor) -> None:
+        """Operator mode: refuse inputs of another spatial size than ``input_shape``'s.
+
+        The operator norm of a convolution depends on the input size (with zero padding it grows
+        with the size), so ``W / sigma`` computed for one size is not normalized for another.
+        """
+        assert self.input_shape is not None
+        spatial = self.input_shape[1:]
+        if tuple(x.shape[x.dim() - len(spatial) :]) != spatial:
+            raise ValueError(
+                f"input: SpectralNorm({type(self.module).__name__}, mode='operator') normalizes "
+                f"the convolution on inputs of spatial size {spatial} (input_shape="
+                f"{self.input_shape}), got {tuple(x.shape)}; its operator norm differs at other "
+                f"sizes. Wrap the layer with input_shape=(C_in, *spatial) of these inputs, or use "
+                f"mode='matrix'"
+            )
 
     def warm_up(self) -> None:
         """Re-estimate ``u``, ``v`` from scratch for the current weight (no gradient).
