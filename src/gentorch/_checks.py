@@ -17,6 +17,7 @@ __all__ = [
     "check_bool",
     "check_generator",
     "check_parent_folders",
+    "check_positive_int",
     "check_real",
 ]
 
@@ -35,6 +36,22 @@ def check_real(name: str, value: object) -> float:
     if not math.isfinite(value):
         raise ValueError(f"{name}: expected a finite number, got {value!r}")
     return float(value)
+
+
+def check_positive_int(name: str, value: object, meaning: str = "") -> int:
+    """``value`` if it is an ``int`` >= 1; else an error naming ``name``: ``TypeError`` for
+    another type (a bool included), ``ValueError`` for an int below 1.
+
+    ``meaning``, if given, is shown after the expectation, e.g. ``"images per row"``.
+    """
+    what = f" ({meaning})" if meaning else ""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(
+            f"{name}: expected a positive integer{what}, got {type(value).__name__} {value!r}"
+        )
+    if value < 1:
+        raise ValueError(f"{name}: expected a positive integer{what}, got {value!r}")
+    return value
 
 
 def check_generator(generator: object) -> None:

@@ -108,9 +108,18 @@ def test_dynamic_binarization_per_batch() -> None:
         Batches(x, batch_size=2, binarize="fixed")
 
 
-@pytest.mark.parametrize("batch_size", [0, -3, 2.5, True, None])
-def test_bad_batch_size(batch_size: object) -> None:
-    with pytest.raises(ValueError, match=f"batch_size: expected an integer >= 1, got {batch_size}"):
+@pytest.mark.parametrize(
+    ("batch_size", "error", "got"),
+    [
+        (0, ValueError, "0"),
+        (-3, ValueError, "-3"),
+        (2.5, TypeError, "float 2.5"),
+        (True, TypeError, "bool True"),
+        (None, TypeError, "NoneType None"),
+    ],
+)
+def test_bad_batch_size(batch_size: object, error: type[Exception], got: str) -> None:
+    with pytest.raises(error, match=f"batch_size: expected a positive integer, got {got}$"):
         Batches(torch.zeros(4, 2), batch_size=batch_size)  # type: ignore[arg-type]
 
 

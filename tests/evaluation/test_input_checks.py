@@ -89,9 +89,9 @@ def test_active_units_threshold_is_a_finite_number(vae: VAE, x: torch.Tensor) ->
 
 
 def test_anomaly_scores_checks_settings_it_does_not_use(vae: VAE, x: torch.Tensor) -> None:
-    with pytest.raises(ValueError, match=r"k: expected a positive int, got 0"):
+    with pytest.raises(ValueError, match=r"k: expected a positive integer, got 0"):
         anomaly_scores(vae, x, score="elbo", k=0)
-    with pytest.raises(ValueError, match=r"batch_size: expected a positive int, got 0"):
+    with pytest.raises(ValueError, match=r"batch_size: expected a positive integer, got 0"):
         anomaly_scores(vae, x, score="nll", k=2, batch_size=0)
 
 
@@ -170,7 +170,7 @@ def test_classifier_images_are_checked_and_named() -> None:
         classifier_inception_score(net, x)
     with pytest.raises(ValueError, match=r"images: expected values in \[0, 1\], got .*255"):
         classifier_features(net, torch.full((2, 784), 255.0))
-    with pytest.raises(ValueError, match=r"batch_size: expected a positive integer, got True"):
+    with pytest.raises(TypeError, match=r"batch_size: expected a positive integer, got bool True"):
         classifier_features(net, torch.rand(2, 784), batch_size=True)
 
 
@@ -222,8 +222,8 @@ def test_classifier_accuracy_checks_model_and_labels() -> None:
 @pytest.mark.parametrize(
     ("kwargs", "error", "pattern"),
     [
-        ({"epochs": True}, ValueError, "epochs: expected a positive integer, got True"),
-        ({"batch_size": True}, ValueError, "batch_size: expected a positive integer, got True"),
+        ({"epochs": True}, TypeError, "epochs: expected a positive integer, got bool True"),
+        ({"batch_size": 0}, ValueError, "batch_size: expected a positive integer, got 0"),
         ({"lr": 0.0}, ValueError, "lr: expected a positive finite learning rate, got 0.0"),
         ({"lr": math.nan}, ValueError, "lr: expected a positive finite learning rate, got nan"),
         ({"lr": "0.1"}, TypeError, "lr: expected a positive float, got str"),

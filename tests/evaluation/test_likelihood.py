@@ -168,7 +168,7 @@ def test_bad_arguments_are_named(make_linear_vae: type[LinearGaussianVAE]) -> No
     x = model.sample_data(4)
     with pytest.raises(ValueError, match=r"images: expected shape \(N, D\).*got \(4, 2, 2\)"):
         nll(model, x.view(4, 2, 2), 5)
-    with pytest.raises(ValueError, match="k: expected a positive int, got 0"):
+    with pytest.raises(ValueError, match="k: expected a positive integer, got 0"):
         nll(model, x, 0)
     with pytest.raises(ValueError, match="chunk_size"):
         nll(model, x, 5, chunk_size=-1)

@@ -292,8 +292,12 @@ def test_bad_input_raises_named_errors() -> None:
         layer(torch.cat([torch.zeros(4, 3), bad[:, 3:]], dim=-1))
     with pytest.raises(ValueError, match="mu: expected finite values, got 0 NaN and 1 Inf"):
         layer(bad)
-    with pytest.raises(ValueError, match=r"n_samples.*0"):
+    with pytest.raises(
+        ValueError, match=r"n_samples: expected a positive integer \(or None\), got 0"
+    ):
         layer(torch.zeros(2, 2), n_samples=0)
+    with pytest.raises(TypeError, match=r"n_samples: expected a positive integer .*got bool True"):
+        Reparameterize(n_samples=True)
     with pytest.raises(ValueError, match=r"eval_mode.*'median'"):
         Reparameterize(eval_mode="median")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="logvar_range"):

@@ -367,8 +367,16 @@ def test_remove_spectral_norm() -> None:
     [
         ({"name": "kernel"}, ValueError, "name: Linear has no parameter named 'kernel'"),
         ({"name": "bias"}, ValueError, "at least 2 dimensions"),
-        ({"n_power_iterations": 0}, ValueError, "n_power_iterations: expected >= 1, got 0"),
-        ({"n_power_iterations": 1.5}, TypeError, "n_power_iterations"),
+        (
+            {"n_power_iterations": 0},
+            ValueError,
+            "n_power_iterations: expected a positive integer, got 0",
+        ),
+        (
+            {"n_power_iterations": 1.5},
+            TypeError,
+            "n_power_iterations: expected a positive integer, got float 1.5",
+        ),
         ({"eps": 0.0}, ValueError, "eps: expected a finite number > 0"),
         ({"dim": 2}, ValueError, "dim: expected a dimension of the 2-d weight"),
         ({"mode": "kernel"}, ValueError, "mode: expected one of"),

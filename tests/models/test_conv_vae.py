@@ -169,7 +169,7 @@ def test_bad_inputs_raise_clear_errors() -> None:
         ConvVAE(4, channels=(8, 16, 32))
     with pytest.raises(ValueError, match=r"channels: expected at least one convolution"):
         ConvVAE(4, channels=())
-    with pytest.raises(ValueError, match=r"hidden_dim: expected a positive int, got 0"):
+    with pytest.raises(ValueError, match=r"hidden_dim: expected a positive integer, got 0"):
         ConvVAE(4, hidden_dim=0)
 
 

@@ -355,7 +355,7 @@ def test_bad_inputs_raise_clear_errors() -> None:
         model.encode(torch.zeros(4, 784, dtype=torch.uint8))
     with pytest.raises(ValueError, match=r"z: expected shape \(\.\.\., 2\), got \(4, 3\)"):
         model.decode(torch.zeros(4, 3))
-    with pytest.raises(ValueError, match="k: expected a positive int, got 0"):
+    with pytest.raises(ValueError, match="k: expected a positive integer, got 0"):
         model.iwae_bound(torch.rand(2, 784), 0)
     with pytest.raises(ValueError, match="iwae_k: expected a positive int"):
         model.loss(torch.rand(2, 784), iwae_k=0)
@@ -376,9 +376,9 @@ def test_bad_inputs_raise_clear_errors() -> None:
 def test_bad_constructor_arguments() -> None:
     with pytest.raises(ValueError, match="likelihood: expected 'bernoulli' or 'gaussian'"):
         VAE(4, [8], 2, "poisson")  # type: ignore[arg-type]
-    with pytest.raises(ValueError, match="latent_dim: expected a positive int, got 0"):
+    with pytest.raises(ValueError, match="latent_dim: expected a positive integer, got 0"):
         VAE(4, [8], 0)
-    with pytest.raises(ValueError, match=r"hidden_dims\[\*\]: expected a positive int, got -3"):
+    with pytest.raises(ValueError, match=r"hidden_dims\[\*\]: expected a positive integer, got -3"):
         VAE(4, [8, -3], 2)
     with pytest.raises(TypeError, match="hidden_dims: expected a sequence of ints, got int"):
         VAE(4, 8, 2)  # type: ignore[arg-type]

@@ -49,13 +49,15 @@ def test_output_path_must_be_a_png_file_in_a_folder(tmp_path: Path) -> None:
 
 def test_grid_settings_refuse_bools_and_non_numbers(tmp_path: Path) -> None:
     images, path = torch.rand(4, 1, 8, 8), tmp_path / "g.png"
-    with pytest.raises(ValueError, match=r"nrow: expected a positive int.*got True"):
+    with pytest.raises(
+        TypeError, match=r"nrow: expected a positive integer \(images per row\), got bool True"
+    ):
         save_image_grid(images, path, nrow=True)
     with pytest.raises(ValueError, match=r"padding: expected a non-negative int, got True"):
         save_image_grid(images, path, padding=True)
     with pytest.raises(TypeError, match=r"pad_value: expected a real number, got str '0'"):
         save_image_grid(images, path, pad_value="0")  # type: ignore[arg-type]
-    with pytest.raises(ValueError, match=r"nrow: expected a positive int.*got True"):
+    with pytest.raises(TypeError, match=r"nrow: expected a positive integer.*got bool True"):
         save_reconstructions(torch.rand(4, 64), torch.rand(4, 64), path, (8, 8), nrow=True)
     assert not path.exists()
 
@@ -84,7 +86,7 @@ def test_manifold_image_shape_must_match_the_decoder(tmp_path: Path) -> None:
 
 def test_manifold_arguments(tmp_path: Path) -> None:
     model, path = VAE(64, [16], 2), tmp_path / "m.png"
-    with pytest.raises(ValueError, match=r"n: expected a positive int, got True"):
+    with pytest.raises(TypeError, match=r"n: expected a positive integer, got bool True"):
         save_latent_manifold(model, path, (8, 8), n=True)
     with pytest.raises(
         TypeError, match=r"span: expected two probabilities .* \(0\.1, 0\.5, 0\.9\)"
@@ -154,7 +156,7 @@ def test_loss_curves_need_lists_of_values(tmp_path: Path) -> None:
 def test_histogram_arguments(tmp_path: Path) -> None:
     scores, path = torch.randn(10), tmp_path / "h.png"
     labels = torch.arange(10) % 2
-    with pytest.raises(ValueError, match=r"bins: expected a positive int, got True"):
+    with pytest.raises(TypeError, match=r"bins: expected a positive integer, got bool True"):
         save_histogram(scores, labels, path, bins=True)
     with pytest.raises(TypeError, match=r"label_names: expected a dict .* got list \['a', 'b'\]"):
         save_histogram(scores, labels, path, label_names=["a", "b"])  # type: ignore[arg-type]

@@ -179,7 +179,7 @@ def test_nan_stops_training_and_keeps_the_last_good_checkpoint(tmp_path: Path) -
 def test_config_and_data_are_checked() -> None:
     with pytest.raises(ValueError, match="epochs: expected a positive integer, got 0"):
         TrainConfig(epochs=0)
-    with pytest.raises(ValueError, match=r"log_every: expected a positive integer, got 1\.5"):
+    with pytest.raises(TypeError, match=r"log_every: expected a positive integer, got float 1\.5"):
         TrainConfig(epochs=1, log_every=1.5)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match=r"train_labels: expected shape \(10,\), got \(9,\)"):
         fit(_Regression(), torch.randn(10, 4), torch.zeros(9), config=_config(None, 1))

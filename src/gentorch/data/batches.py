@@ -11,7 +11,7 @@ from collections.abc import Iterator
 import torch
 from torch import Tensor
 
-from gentorch._checks import as_device
+from gentorch._checks import as_device, check_positive_int
 
 __all__ = ["Batches"]
 
@@ -45,10 +45,11 @@ class Batches:
     Raises:
         TypeError: ``x``, ``y``, ``generator`` or ``device`` of the wrong type, or a
             ``shuffle`` / ``drop_last`` that is not a bool.
-        ValueError: a 0-d or empty ``x``, ``y`` of another length or device than ``x``, a bad
-            ``batch_size`` (or one larger than ``N`` with ``drop_last``, which would yield no
-            batch), a bad ``binarize`` or, with ``binarize``, values of ``x`` outside [0, 1], an
-            unknown ``device``, or a generator on another device than the data.
+        ValueError: a 0-d or empty ``x``, ``y`` of another length or device than ``x``, a
+            ``batch_size`` below 1 (``TypeError`` if not an int) or larger than ``N`` with
+            ``drop_last`` (which would yield no batch), a bad ``binarize`` or, with
+            ``binarize``, values of ``x`` outside [0, 1], an unknown ``device``, or a generator on
+            another device than the data.
 
     Example:
         >>> import torch
@@ -89,8 +90,7 @@ class Batches:
                     f"y: expected {len(x)} entries (one per example of x, shape "
                     f"{tuple(x.shape)}), got shape {tuple(y.shape)}"
                 )
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-            raise ValueError(f"batch_size: expected an integer >= 1, got {batch_size!r}")
+        check_positive_int("batch_size", batch_size)
         for name, flag in (("shuffle", shuffle), ("drop_last", drop_last)):
             if not isinstance(flag, bool):
                 raise TypeError(f"{name}: expected True or False, got {flag!r}")

@@ -59,12 +59,6 @@ def label_args(labels: Tensor | None, start: int, stop: int) -> tuple[Tensor, ..
     return () if labels is None else (labels[start:stop],)
 
 
-def check_positive_int(name: str, value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name}: expected a positive int, got {value!r}")
-    return value
-
-
 def model_method(model: nn.Module, name: str) -> Callable[..., Any]:
     """``model.<name>``, or a TypeError saying which method the evaluation needs."""
     if not isinstance(model, nn.Module):

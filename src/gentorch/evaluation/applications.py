@@ -8,12 +8,11 @@ from typing import Literal
 import torch
 from torch import Tensor, nn
 
-from gentorch._checks import check_bool
+from gentorch._checks import check_bool, check_positive_int
 from gentorch.evaluation._running import (
     check_finite,
     check_images,
     check_labels,
-    check_positive_int,
     evaluating,
     label_args,
     model_method,

@@ -25,7 +25,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
 
-from gentorch._checks import as_device, as_path, check_parent_folders
+from gentorch._checks import as_device, as_path, check_parent_folders, check_positive_int
 from gentorch.evaluation._running import check_finite
 
 __all__ = [
@@ -87,8 +87,7 @@ class LeNet(nn.Module):
             ("num_classes", num_classes),
             ("feature_dim", feature_dim),
         ):
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"{name}: expected a positive integer, got {value!r}")
+            check_positive_int(name, value)
         if isinstance(dropout, bool) or not isinstance(dropout, int | float):
             raise TypeError(f"dropout: expected a float in [0, 1), got {type(dropout).__name__}")
         if not 0.0 <= dropout < 1.0:
@@ -192,12 +191,6 @@ def _check_labels(labels: object, n: int, num_classes: int | None) -> Tensor:
     return labels
 
 
-def _positive_int(name: str, value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name}: expected a positive integer, got {value!r}")
-    return value
-
-
 def _random_shift(x: Tensor, max_shift: int, generator: torch.Generator) -> Tensor:
     """Translate each image of ``x: (B, C, H, W)`` by up to ``max_shift`` pixels (zero fill)."""
     if max_shift == 0:
@@ -240,7 +233,7 @@ def classifier_accuracy(
     """
     if not isinstance(model, LeNet):
         raise TypeError(f"model: expected a LeNet, got {type(model).__name__}")
-    batch_size = _positive_int("batch_size", batch_size)
+    batch_size = check_positive_int("batch_size", batch_size)
     x = _as_images("images", images, model.in_channels)
     _check_dtype("images", x, model)
     labels = _check_labels(labels, x.shape[0], model.num_classes)
@@ -336,8 +329,8 @@ def train_classifier(
             f"labels: expected {x.shape[0]} labels (one per image), got {labels.shape[0]}"
         )
     labels = _check_labels(labels, x.shape[0], None)
-    epochs = _positive_int("epochs", epochs)
-    batch_size = _positive_int("batch_size", batch_size)
+    epochs = check_positive_int("epochs", epochs)
+    batch_size = check_positive_int("batch_size", batch_size)
     if isinstance(lr, bool) or not isinstance(lr, int | float):
         raise TypeError(f"lr: expected a positive float, got {type(lr).__name__}")
     if not (lr > 0 and math.isfinite(lr)):

@@ -14,8 +14,9 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from gentorch._checks import check_positive_int
 from gentorch.evaluation._running import check_finite
-from gentorch.evaluation.classifier import LeNet, _as_images, _check_dtype, _positive_int
+from gentorch.evaluation.classifier import LeNet, _as_images, _check_dtype
 from gentorch.evaluation.frechet import frechet_distance
 
 __all__ = [
@@ -32,7 +33,7 @@ def _batched(
 ) -> Tensor:
     if not isinstance(classifier, LeNet):
         raise TypeError(f"classifier: expected a LeNet, got {type(classifier).__name__}")
-    batch_size = _positive_int("batch_size", batch_size)
+    batch_size = check_positive_int("batch_size", batch_size)
     x = _as_images(name, images, classifier.in_channels)
     _check_dtype(name, x, classifier)
     device = next(classifier.parameters()).device

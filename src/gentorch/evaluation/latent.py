@@ -7,10 +7,10 @@ import math
 import torch
 from torch import Tensor, nn
 
+from gentorch._checks import check_positive_int
 from gentorch.evaluation._running import (
     check_images,
     check_labels,
-    check_positive_int,
     evaluating,
     label_args,
     model_method,

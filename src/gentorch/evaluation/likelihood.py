@@ -15,11 +15,10 @@ import torch
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
-from gentorch._checks import check_bool
+from gentorch._checks import check_bool, check_positive_int
 from gentorch.evaluation._running import (
     check_images,
     check_labels,
-    check_positive_int,
     evaluating,
     label_args,
     model_method,

@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.modules.conv import _ConvNd
 
+from gentorch._checks import check_positive_int
 from gentorch.layers._conv_operator import (
     check_input_shape,
     fft_norm,
@@ -117,10 +118,7 @@ def conv_operator_norm(
     output_shape(layer, shape)  # raises ValueError naming input_shape if the layer cannot run
     if method not in _METHODS:
         raise ValueError(f"method: expected one of {_METHODS}, got {method!r}")
-    if isinstance(max_iterations, bool) or not isinstance(max_iterations, int):
-        raise TypeError(f"max_iterations: expected an int, got {type(max_iterations).__name__}")
-    if max_iterations < 1:
-        raise ValueError(f"max_iterations: expected >= 1, got {max_iterations}")
+    check_positive_int("max_iterations", max_iterations)
     if isinstance(rtol, bool) or not isinstance(rtol, (int, float)):
         raise TypeError(f"rtol: expected a float, got {type(rtol).__name__}")
     if not 0 <= rtol < math.inf:

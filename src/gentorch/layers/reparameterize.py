@@ -37,7 +37,7 @@ from typing import Any, Literal
 import torch
 from torch import Tensor, nn
 
-from gentorch._checks import check_bool, check_generator
+from gentorch._checks import check_bool, check_generator, check_positive_int
 
 __all__ = ["LOGVAR_RANGE", "Reparameterize", "reparameterize"]
 
@@ -196,10 +196,8 @@ def _check_pair(mu: Tensor, logvar: Tensor, names: tuple[str, str] = ("mu", "log
 
 
 def _check_n_samples(n_samples: int | None) -> None:
-    if n_samples is None:
-        return
-    if isinstance(n_samples, bool) or not isinstance(n_samples, int) or n_samples < 1:
-        raise ValueError(f"n_samples: expected None or an int >= 1, got {n_samples!r}")
+    if n_samples is not None:
+        check_positive_int("n_samples", n_samples, "or None")
 
 
 def _check_range(
@@ -298,8 +296,8 @@ def reparameterize(
     Raises:
         TypeError: ``mu`` or ``logvar`` is not a floating-point tensor, or ``generator`` is not
             a :class:`torch.Generator`.
-        ValueError: their shapes, dtypes or devices differ, a 0-dim input, or an invalid
-            ``n_samples`` or ``logvar_range``.
+        ValueError: their shapes, dtypes or devices differ, a 0-dim input, an invalid
+            ``logvar_range``, or ``n_samples`` below 1 (``TypeError`` if not an int or None).
 
     Example:
         >>> import torch

@@ -31,6 +31,7 @@ from torch.func import functional_call
 from torch.nn.modules.conv import _ConvNd
 from torch.nn.utils import parametrize
 
+from gentorch._checks import check_positive_int
 from gentorch.layers._conv_operator import (
     adjoint_operator,
     check_input_shape,
@@ -156,12 +157,7 @@ class SpectralNorm(nn.Module):
     ) -> None:
         super().__init__()
         weight = _checked_weight(module, name)
-        if isinstance(n_power_iterations, bool) or not isinstance(n_power_iterations, int):
-            raise TypeError(
-                f"n_power_iterations: expected an int, got {type(n_power_iterations).__name__}"
-            )
-        if n_power_iterations < 1:
-            raise ValueError(f"n_power_iterations: expected >= 1, got {n_power_iterations}")
+        check_positive_int("n_power_iterations", n_power_iterations)
         if (
             isinstance(eps, bool)
             or not isinstance(eps, (int, float))

@@ -9,12 +9,6 @@ from torch import Tensor
 IMAGE_SIZES = (28, 32)
 
 
-def check_positive(name: str, value: int) -> None:
-    """Raise ``ValueError`` naming ``name`` unless ``value`` is an ``int`` (not a bool) >= 1."""
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise ValueError(f"{name}: expected a positive integer, got {value!r}")
-
-
 def check_image_size(value: int) -> None:
     """Raise ``ValueError`` unless ``value`` is one of :data:`IMAGE_SIZES` (an ``int``)."""
     if not isinstance(value, int) or isinstance(value, bool) or value not in IMAGE_SIZES:

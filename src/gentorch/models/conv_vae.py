@@ -12,7 +12,8 @@ from typing import Any
 
 from torch import Tensor, nn
 
-from gentorch.models.vae import VAE, GaussianVariance, Likelihood, _activation, _positive_int
+from gentorch._checks import check_positive_int
+from gentorch.models.vae import VAE, GaussianVariance, Likelihood, _activation
 
 __all__ = ["ConvVAE"]
 
@@ -94,8 +95,8 @@ class ConvVAE(VAE):
                 raise TypeError(f"{name}: expected a sequence of ints, got {type(value).__name__}")
         if len(image_shape) != 3:
             raise ValueError(f"image_shape: expected (C, H, W), got {tuple(image_shape)}")
-        C, H, W = (_positive_int("image_shape[*]", s) for s in image_shape)
-        chans = tuple(_positive_int("channels[*]", c) for c in channels)
+        C, H, W = (check_positive_int("image_shape[*]", s) for s in image_shape)
+        chans = tuple(check_positive_int("channels[*]", c) for c in channels)
         if not chans:
             raise ValueError("channels: expected at least one convolution, got ()")
         scale = 2 ** len(chans)
@@ -104,7 +105,7 @@ class ConvVAE(VAE):
                 f"image_shape: H and W must be divisible by 2**len(channels) = {scale}, "
                 f"got {(C, H, W)}"
             )
-        hidden = _positive_int("hidden_dim", hidden_dim)
+        hidden = check_positive_int("hidden_dim", hidden_dim)
         self._setup(C * H * W, [hidden], latent_dim, likelihood, activation)
         self._setup_variance(gaussian_variance, gaussian_logvar)
         self.image_shape = (C, H, W)

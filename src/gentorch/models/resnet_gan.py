@@ -28,13 +28,12 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from gentorch._checks import check_bool
+from gentorch._checks import check_bool, check_positive_int
 from gentorch.layers import spectral_norm as _spectral_norm
 from gentorch.models._gan_checks import (
     check_codes,
     check_image_size,
     check_images,
-    check_positive,
 )
 
 __all__ = [
@@ -78,8 +77,8 @@ class GeneratorResBlock(nn.Module):
 
     def __init__(self, in_channels: int, out_channels: int) -> None:
         super().__init__()
-        check_positive("in_channels", in_channels)
-        check_positive("out_channels", out_channels)
+        check_positive_int("in_channels", in_channels)
+        check_positive_int("out_channels", out_channels)
         self.in_channels = in_channels
         self.bn1 = nn.BatchNorm2d(in_channels)
         self.conv1 = nn.Conv2d(in_channels, out_channels, 3, padding=1)
@@ -132,8 +131,8 @@ class DiscriminatorResBlock(nn.Module):
         spectral_norm: bool = True,
     ) -> None:
         super().__init__()
-        check_positive("in_channels", in_channels)
-        check_positive("out_channels", out_channels)
+        check_positive_int("in_channels", in_channels)
+        check_positive_int("out_channels", out_channels)
         check_bool("downsample", downsample)
         check_bool("first", first)
         check_bool("spectral_norm", spectral_norm)
@@ -180,7 +179,8 @@ class SNGANResNetGenerator(nn.Module):
         ``(B, latent_dim) -> (B, out_channels, image_size, image_size)``.
 
     Raises:
-        ValueError: ``latent_dim``, ``out_channels`` or ``width`` is not a positive int, or
+        ValueError: ``latent_dim``, ``out_channels`` or ``width`` is an int below 1
+            (``TypeError`` if not an int), or
             ``image_size`` is not 28 or 32.
 
     Example:
@@ -200,9 +200,9 @@ class SNGANResNetGenerator(nn.Module):
         width: int = 256,
     ) -> None:
         super().__init__()
-        check_positive("latent_dim", latent_dim)
-        check_positive("out_channels", out_channels)
-        check_positive("width", width)
+        check_positive_int("latent_dim", latent_dim)
+        check_positive_int("out_channels", out_channels)
+        check_positive_int("width", width)
         check_image_size(image_size)
         self.latent_dim, self.out_channels = latent_dim, out_channels
         self.image_size, self.width = image_size, width
@@ -266,8 +266,8 @@ class SNGANResNetDiscriminator(nn.Module):
         width: int = 128,
     ) -> None:
         super().__init__()
-        check_positive("in_channels", in_channels)
-        check_positive("width", width)
+        check_positive_int("in_channels", in_channels)
+        check_positive_int("width", width)
         check_image_size(image_size)
         check_bool("spectral_norm", spectral_norm)
         self.in_channels, self.image_size = in_channels, image_size

@@ -30,13 +30,12 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from gentorch._checks import check_bool, check_generator
+from gentorch._checks import check_bool, check_generator, check_positive_int
 from gentorch.layers import spectral_norm as _spectral_norm
 from gentorch.models._gan_checks import (
     check_codes,
     check_image_size,
     check_images,
-    check_positive,
 )
 
 __all__ = ["SNGANDiscriminator", "SNGANGenerator"]
@@ -56,7 +55,8 @@ class SNGANGenerator(nn.Module):
         - Output: ``(B, out_channels, image_size, image_size)``, values in ``[0, 1]``.
 
     Raises:
-        ValueError: ``latent_dim``, ``out_channels`` or ``width`` is not a positive int, or
+        ValueError: ``latent_dim``, ``out_channels`` or ``width`` is an int below 1
+            (``TypeError`` if not an int), or
             ``image_size`` is not 28 or 32.
 
     Example:
@@ -76,9 +76,9 @@ class SNGANGenerator(nn.Module):
         width: int = 64,
     ) -> None:
         super().__init__()
-        check_positive("latent_dim", latent_dim)
-        check_positive("out_channels", out_channels)
-        check_positive("width", width)
+        check_positive_int("latent_dim", latent_dim)
+        check_positive_int("out_channels", out_channels)
+        check_positive_int("width", width)
         check_image_size(image_size)
         self.latent_dim = latent_dim
         self.out_channels = out_channels
@@ -129,7 +129,7 @@ class SNGANGenerator(nn.Module):
             >>> g.sample(2).shape
             torch.Size([2, 3, 32, 32])
         """
-        check_positive("n", n)
+        check_positive_int("n", n)
         check_generator(generator)
         param = self.dense.weight
         z = torch.randn(
@@ -160,7 +160,8 @@ class SNGANDiscriminator(nn.Module):
         - Output: ``(B,)`` raw scores (logits).
 
     Raises:
-        ValueError: ``in_channels``, ``width`` or ``n_power_iterations`` is not a positive int,
+        ValueError: ``in_channels``, ``width`` or ``n_power_iterations`` is an int below 1
+            (``TypeError`` if not an int),
             or ``image_size`` is not 28 or 32.
         TypeError: ``spectral_norm`` is not a bool.
 
@@ -190,11 +191,11 @@ class SNGANDiscriminator(nn.Module):
         n_power_iterations: int = 1,
     ) -> None:
         super().__init__()
-        check_positive("in_channels", in_channels)
-        check_positive("width", width)
+        check_positive_int("in_channels", in_channels)
+        check_positive_int("width", width)
         check_image_size(image_size)
         check_bool("spectral_norm", spectral_norm)
-        check_positive("n_power_iterations", n_power_iterations)
+        check_positive_int("n_power_iterations", n_power_iterations)
         self.in_channels = in_channels
         self.image_size = image_size
         self.spectral_norm = spectral_norm

@@ -27,7 +27,7 @@ from typing import Any, Literal
 import torch
 from torch import Tensor, nn
 
-from gentorch._checks import check_generator
+from gentorch._checks import check_generator, check_positive_int
 from gentorch.layers import Reparameterize, reparameterize
 from gentorch.losses import (
     bernoulli_log_likelihood,
@@ -68,12 +68,6 @@ def _mlp(sizes: Sequence[int], activation: str) -> nn.Sequential:
         if i < len(sizes) - 2:
             layers.append(_activation(activation))
     return nn.Sequential(*layers)
-
-
-def _positive_int(name: str, value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name}: expected a positive int, got {value!r}")
-    return value
 
 
 def _check_model_dtype(name: str, t: Tensor, dtype: torch.dtype) -> None:
@@ -188,13 +182,13 @@ class VAE(nn.Module):
         activation: str,
     ) -> tuple[int, ...]:
         """Validate and store the common configuration; return ``hidden_dims`` as a tuple."""
-        self.input_dim = _positive_int("input_dim", input_dim)
-        self.latent_dim = _positive_int("latent_dim", latent_dim)
+        self.input_dim = check_positive_int("input_dim", input_dim)
+        self.latent_dim = check_positive_int("latent_dim", latent_dim)
         if isinstance(hidden_dims, (str, int)) or not isinstance(hidden_dims, Sequence):
             raise TypeError(
                 f"hidden_dims: expected a sequence of ints, got {type(hidden_dims).__name__}"
             )
-        hidden = tuple(_positive_int("hidden_dims[*]", h) for h in hidden_dims)
+        hidden = tuple(check_positive_int("hidden_dims[*]", h) for h in hidden_dims)
         self.hidden_dims = hidden
         if likelihood not in ("bernoulli", "gaussian"):
             raise ValueError(f"likelihood: expected 'bernoulli' or 'gaussian', got {likelihood!r}")
@@ -417,7 +411,7 @@ class VAE(nn.Module):
             >>> model.sample(16).shape
             torch.Size([16, 64])
         """
-        n = _positive_int("n", n)
+        n = check_positive_int("n", n)
         check_generator(generator)
         ref = next(iter(self.decoder.parameters()))
         c = self._condition(y, n)
@@ -491,7 +485,7 @@ class VAE(nn.Module):
             torch.Size([100, 5])
         """
         self._check_x(x)
-        k = _positive_int("k", k)
+        k = check_positive_int("k", k)
         check_generator(generator)
         c = self._condition(y, x.shape[0])
         log_px_z, log_pz, log_qz = self._importance_terms(x, c, k, generator)
@@ -583,7 +577,7 @@ class VAE(nn.Module):
             raise ValueError(
                 f"x: expected a non-empty batch (B >= 1) for batch means, got {tuple(x.shape)}"
             )
-        iwae_k = _positive_int("iwae_k", iwae_k)
+        iwae_k = check_positive_int("iwae_k", iwae_k)
         check_generator(generator)
         if (
             isinstance(free_bits, bool)
@@ -685,7 +679,7 @@ class ConditionalVAE(VAE):
         nn.Module.__init__(self)
         hidden = self._setup(input_dim, hidden_dims, latent_dim, likelihood, activation)
         self._setup_variance(gaussian_variance, gaussian_logvar)
-        self.num_classes = _positive_int("num_classes", num_classes)
+        self.num_classes = check_positive_int("num_classes", num_classes)
         self.encoder = _mlp([input_dim + num_classes, *hidden, 2 * latent_dim], activation)
         self.decoder = _mlp([latent_dim + num_classes, *reversed(hidden), input_dim], activation)
 

@@ -11,7 +11,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from gentorch._checks import check_real
+from gentorch._checks import check_positive_int, check_real
 from gentorch.plotting._checks import check_png_path
 
 if TYPE_CHECKING:
@@ -426,8 +426,7 @@ def save_histogram(
     if not np.isfinite(values).all():
         raise ValueError("scores: contains NaN or Inf values")
     classes = _labels_1d(labels, values.shape[0])
-    if isinstance(bins, bool) or not isinstance(bins, int) or bins < 1:
-        raise ValueError(f"bins: expected a positive int, got {bins!r}")
+    check_positive_int("bins", bins)
     if label_names is not None and not isinstance(label_names, Mapping):
         raise TypeError(
             f"label_names: expected a dict of label value -> name, got "

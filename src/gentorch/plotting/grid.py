@@ -13,7 +13,7 @@ import torch
 from PIL import Image
 from torch import Tensor, nn
 
-from gentorch._checks import check_real
+from gentorch._checks import check_positive_int, check_real
 from gentorch.plotting._checks import check_int, check_png_path
 
 __all__ = [
@@ -57,8 +57,7 @@ def _make_grid(images: Tensor, nrow: int | None, padding: int, pad_value: float)
     n, c, h, w = images.shape
     if nrow is None:
         nrow = math.ceil(math.sqrt(n))
-    if isinstance(nrow, bool) or not isinstance(nrow, int) or nrow < 1:
-        raise ValueError(f"nrow: expected a positive int (images per row), got {nrow!r}")
+    check_positive_int("nrow", nrow, "images per row")
     if isinstance(padding, bool) or not isinstance(padding, int) or padding < 0:
         raise ValueError(f"padding: expected a non-negative int, got {padding!r}")
     ncol = min(nrow, n)
@@ -76,8 +75,7 @@ def _make_grid(images: Tensor, nrow: int | None, padding: int, pad_value: float)
 def _write_png(grid: Tensor, path: str | Path, scale: int = 1) -> Path:
     """Write a ``(C, H, W)`` image with values in [0, 1] as an 8-bit PNG, each pixel drawn as a
     ``scale x scale`` block."""
-    if isinstance(scale, bool) or not isinstance(scale, int) or scale < 1:
-        raise ValueError(f"scale: expected a positive int (pixel magnification), got {scale!r}")
+    check_positive_int("scale", scale, "pixel magnification")
     if scale > 1:
         grid = grid.repeat_interleave(scale, dim=1).repeat_interleave(scale, dim=2)
     path = Path(path)
@@ -275,8 +273,7 @@ def save_reconstructions(
             f"inputs and reconstructions: expected the same number of images, got {a.shape[0]} "
             f"and {b.shape[0]}"
         )
-    if isinstance(nrow, bool) or not isinstance(nrow, int) or nrow < 1:
-        raise ValueError(f"nrow: expected a positive int (images per row), got {nrow!r}")
+    check_positive_int("nrow", nrow, "images per row")
     n = a.shape[0]
     ncol = min(nrow, n)
     rows = math.ceil(n / ncol)
@@ -435,8 +432,7 @@ def save_latent_manifold(
         raise ValueError(
             f"model: the latent manifold needs a 2-D latent space, got latent_dim={latent_dim!r}"
         )
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        raise ValueError(f"n: expected a positive int, got {n!r}")
+    check_positive_int("n", n)
     if (
         isinstance(span, str)
         or not isinstance(span, Sequence)

@@ -33,7 +33,7 @@ import torch
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
-from gentorch._checks import as_device
+from gentorch._checks import as_device, check_positive_int
 from gentorch.data import Batches
 from gentorch.training.checkpoint import load_checkpoint, save_checkpoint, write_atomic
 
@@ -192,9 +192,10 @@ class TrainConfig:
         tensorboard: also log to ``out_dir/tensorboard`` (needs the ``tensorboard`` package).
 
     Raises:
-        ValueError: ``epochs``, ``batch_size``, ``log_every`` or ``checkpoint_every`` is not a
-            positive integer, ``seed`` is not an integer in ``[-2**63, 2**64)``, ``binarize`` is
-            not ``None`` or ``"dynamic"``, or ``device`` is not a device torch knows.
+        ValueError: ``epochs``, ``batch_size``, ``log_every`` or ``checkpoint_every`` is an
+            int below 1 (``TypeError`` if not an int), ``seed`` is not an integer in
+            ``[-2**63, 2**64)``, ``binarize`` is not ``None`` or ``"dynamic"``, or ``device`` is
+            not a device torch knows.
         TypeError: ``progress``, ``drop_last`` or ``tensorboard`` is not a bool, ``out_dir`` is
             not a path or ``None``, or ``device`` is not a string or ``torch.device``.
 
@@ -219,9 +220,7 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         for name in ("epochs", "batch_size", "log_every", "checkpoint_every"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name}: expected a positive integer, got {value!r}")
+            check_positive_int(name, getattr(self, name))
         if isinstance(self.seed, bool) or not isinstance(self.seed, int):
             raise ValueError(f"seed: expected an integer, got {self.seed!r}")
         if not -(2**63) <= self.seed < 2**64:

@@ -19,7 +19,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from gentorch._checks import as_device, check_real
+from gentorch._checks import as_device, check_positive_int, check_real
 from gentorch.layers import SpectralNorm
 from gentorch.losses.gan import GAN_LOSSES, discriminator_loss, generator_loss, gradient_penalty
 from gentorch.training.vae import make_adam
@@ -112,12 +112,6 @@ def layer_spectral_norms(module: nn.Module) -> dict[str, float]:
         elif isinstance(layer, nn.Conv1d | nn.Conv2d | nn.Conv3d | nn.Linear):
             out[name] = _weight_sigma(layer.weight)
     return out
-
-
-def _positive_int(name: str, value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name}: expected a positive integer, got {value!r}")
-    return value
 
 
 def _seed(name: str, value: object) -> int:
@@ -231,7 +225,7 @@ class GANTask:
             lr=float(base.lr if lr is None else lr),
             beta1=float(base.beta1 if beta1 is None else beta1),
             beta2=float(base.beta2 if beta2 is None else beta2),
-            n_dis=_positive_int("n_dis", base.n_dis if n_dis is None else n_dis),
+            n_dis=check_positive_int("n_dis", base.n_dis if n_dis is None else n_dis),
         )
         if not self.adam.lr > 0:
             raise ValueError(f"lr: expected a positive learning rate, got {lr!r}")
@@ -243,15 +237,15 @@ class GANTask:
         self.generator_ema = copy.deepcopy(generator).eval().requires_grad_(False)
         self.setting, self.loss = setting, loss
         self.gp_weight, self.ema_decay = float(gp_weight), float(ema_decay)
-        self.latent_dim = _positive_int("generator.latent_dim", generator.latent_dim)
+        self.latent_dim = check_positive_int("generator.latent_dim", generator.latent_dim)
         self.image_shape = (
-            _positive_int("generator.out_channels", generator.out_channels),
-            _positive_int("generator.image_size", generator.image_size),
-            _positive_int("generator.image_size", generator.image_size),
+            check_positive_int("generator.out_channels", generator.out_channels),
+            check_positive_int("generator.image_size", generator.image_size),
+            check_positive_int("generator.image_size", generator.image_size),
         )
-        self.n_fixed, self.fixed_seed = _positive_int("n_fixed", n_fixed), int(fixed_seed)
+        self.n_fixed, self.fixed_seed = check_positive_int("n_fixed", n_fixed), int(fixed_seed)
         self.sigma_every = sigma_every
-        self.val_samples = _positive_int("val_samples", val_samples)
+        self.val_samples = check_positive_int("val_samples", val_samples)
         self.evaluator = evaluator
         betas = (self.adam.beta1, self.adam.beta2)
         self.opt_g = make_adam(list(generator.parameters()), lr=self.adam.lr, betas=betas)
@@ -477,7 +471,7 @@ class GANTask:
             ema: use the EMA generator (default) or the trained one.
             device: where to sample (default: the generator's device).
         """
-        _positive_int("n", n)
+        check_positive_int("n", n)
         if seed is not None:
             _seed("seed", seed)
         net = self.generator_ema if ema else self.generator

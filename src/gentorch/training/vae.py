@@ -16,7 +16,7 @@ from typing import Any, cast
 import torch
 from torch import Tensor, nn
 
-from gentorch._checks import check_real
+from gentorch._checks import check_positive_int, check_real
 
 __all__ = ["VAETask", "make_adam"]
 
@@ -177,18 +177,14 @@ class VAETask:
             raise ValueError(f"kl_warmup_steps: expected an int >= 0, got {kl_warmup_steps!r}")
         if not free_bits >= 0:
             raise ValueError(f"free_bits: expected a float >= 0, got {free_bits!r}")
-        if isinstance(iwae_k, bool) or not isinstance(iwae_k, int) or iwae_k < 1:
-            raise ValueError(f"iwae_k: expected an int >= 1, got {iwae_k!r}")
+        check_positive_int("iwae_k", iwae_k)
         if isinstance(lr_decay_steps, bool) or not isinstance(lr_decay_steps, int):
             raise ValueError(f"lr_decay_steps: expected an int >= 0, got {lr_decay_steps!r}")
         if lr_decay_steps < 0:
             raise ValueError(f"lr_decay_steps: expected an int >= 0, got {lr_decay_steps!r}")
         if not 0 <= lr_final <= 1:
             raise ValueError(f"lr_final: expected a fraction in [0, 1], got {lr_final!r}")
-        if isinstance(val_batch_size, bool) or not isinstance(val_batch_size, int):
-            raise ValueError(f"val_batch_size: expected an int >= 1, got {val_batch_size!r}")
-        if val_batch_size < 1:
-            raise ValueError(f"val_batch_size: expected an int >= 1, got {val_batch_size!r}")
+        check_positive_int("val_batch_size", val_batch_size)
         self.model = model
         self.lr, self.weight_decay = float(lr), float(weight_decay)
         self.lr_decay_steps, self.lr_final = lr_decay_steps, float(lr_final)
