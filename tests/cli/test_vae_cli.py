@@ -379,3 +379,41 @@ def test_help_of_every_command(action: str, capsys: pytest.CaptureFixture[str]) 
     assert f"usage: gentorch {action} vae" in text
     assert ("--dataset" in text) if action == "train" else ("--run" in text)
     assert "(default:" in text
+
+
+def test_train_tensorboard_logs_each_epoch(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    out = tmp_path / "tb"
+    threads = torch.get_num_threads()
+    assert _train(out, "--tensorboard") == 0
+    torch.set_num_threads(threads)
+    assert f"wrote {out / 'tensorboard'}" in capsys.readouterr().out.splitlines()
+    events = EventAccumulator(str(out / "tensorboard"))
+    events.Reload()
+    history = json.loads((out / "history.json").read_text())
+    logged = events.Scalars("epoch/val_loss")
+    assert [e.step for e in logged] == [1, 2]
+    assert [e.value for e in logged] == pytest.approx([row["val_loss"] for row in history])
+
+
+@pytest.mark.parametrize("family", ["vae", "gan"])
+def test_train_tensorboard_without_the_package_says_so_first(
+    family: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import importlib.util
+
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util,
+        "find_spec",
+        lambda name, *a: None if name == "tensorboard" else find_spec(name, *a),
+    )
+    out = tmp_path / "run"
+    assert main(["train", family, "--tensorboard", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "--tensorboard: needs the tensorboard package, which is not installed" in err
+    assert "pip install 'gentorch[tensorboard]'" in err
+    assert not out.exists()  # refused before reading data or writing anything

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -219,17 +219,34 @@ def test_vae_task_is_stateful() -> None:
     assert not isinstance(_Regression(), StatefulTask)
 
 
-@pytest.mark.skipif(
-    importlib.util.find_spec("tensorboard") is not None, reason="tensorboard is installed"
-)
-def test_tensorboard_without_the_package_says_so(tmp_path: Path) -> None:
+def test_tensorboard_without_the_package_says_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # a None entry in sys.modules makes `import torch.utils.tensorboard` raise ImportError
+    monkeypatch.setitem(sys.modules, "torch.utils.tensorboard", None)
     with pytest.raises(
         ImportError, match="needs the `tensorboard` package, which is not installed"
     ):
         fit(_Regression(), torch.randn(8, 4), config=_config(tmp_path, 1, tensorboard=True))
 
 
-@pytest.mark.skipif(importlib.util.find_spec("tensorboard") is None, reason="needs tensorboard")
-def test_tensorboard_writes_event_files(tmp_path: Path) -> None:
-    fit(_Regression(), torch.randn(8, 4), config=_config(tmp_path, 1, tensorboard=True))
-    assert list((tmp_path / "tensorboard").glob("events.out.tfevents.*"))
+def test_tensorboard_logs_the_history_values(tmp_path: Path) -> None:
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    x = torch.randn(128, 4)  # 4 steps per epoch
+    history = fit(_Regression(), x, val_data=x[:16], config=_config(tmp_path, 2, tensorboard=True))
+    events = EventAccumulator(str(tmp_path / "tensorboard"))
+    events.Reload()
+    tags = events.Tags()["scalars"]
+    # per epoch: every train_/val_ column of the history, at its epoch number
+    for key in ("train_loss", "val_loss", "train_call"):
+        logged = events.Scalars(f"epoch/{key}")
+        assert [e.step for e in logged] == [1, 2]
+        assert [e.value for e in logged] == pytest.approx(history[key], rel=1e-6)
+    # per full log window of log_every=3 steps (steps 1-3 and 5-7; a window ends with its
+    # epoch): the window mean of each training metric, "call" counting steps 1, 2, 3, ...
+    assert [e.step for e in events.Scalars("step/train_call")] == [3, 7]
+    assert [e.value for e in events.Scalars("step/train_call")] == pytest.approx([2.0, 6.0])
+    assert [e.step for e in events.Scalars("step/train_loss")] == [3, 7]
+    assert "epoch/train_seconds" not in tags
+    assert "epoch/epoch" not in tags

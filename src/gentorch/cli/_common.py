@@ -4,6 +4,7 @@ options, error reporting, devices, thread counts, positive-integer and picture-p
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -41,7 +42,7 @@ def add_run_args(p: argparse.ArgumentParser, family: str, seed_help: str) -> Non
 
 def add_train_run_group(p: argparse.ArgumentParser, family: str) -> None:
     """The "run" options of ``gentorch train <family>``: ``--device``, ``--out`` (default
-    ``runs/<family>``), ``--resume``, ``--threads``, ``--quiet``."""
+    ``runs/<family>``), ``--resume``, ``--threads``, ``--quiet``, ``--tensorboard``."""
     run = p.add_argument_group("run")
     run.add_argument("--device", default=None, help="cpu, cuda, mps (default: cuda if available)")
     run.add_argument("--out", default=f"runs/{family}", help="output folder")
@@ -54,6 +55,21 @@ def add_train_run_group(p: argparse.ArgumentParser, family: str) -> None:
         "--threads", type=int, default=None, help="CPU threads for torch (default: torch's)"
     )
     run.add_argument("--quiet", action="store_true", help="no progress bar")
+    run.add_argument(
+        "--tensorboard",
+        action="store_true",
+        help="also log the metrics for TensorBoard in <out>/tensorboard (needs the tensorboard "
+        "package: pip install 'gentorch[tensorboard]')",
+    )
+
+
+def check_tensorboard(args: argparse.Namespace) -> None:
+    """``--tensorboard`` needs the package: say so before any data is read."""
+    if args.tensorboard and importlib.util.find_spec("tensorboard") is None:
+        raise UsageError(
+            "--tensorboard: needs the tensorboard package, which is not installed: "
+            "pip install 'gentorch[tensorboard]' (or run without --tensorboard)"
+        )
 
 
 def guard(command: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:

@@ -26,6 +26,7 @@ from gentorch.cli._common import (
     UsageError,
     add_run_args,
     add_train_run_group,
+    check_tensorboard,
     guard,
     png_out,
     positive,
@@ -198,6 +199,7 @@ def _train(args: argparse.Namespace) -> int:
         args, "limit", "epochs", "batch_size", "val_samples", "width", "latent_dim", "n_dis"
     )
     _positive_options(args, "n_power_iterations", "sigma_every")
+    check_tensorboard(args)
     if args.lr is not None and (not args.lr > 0 or math.isinf(args.lr)):
         raise UsageError(f"--lr: expected a finite learning rate > 0, got {args.lr}")
     for flag, value in (("--beta1", args.beta1), ("--beta2", args.beta2)):
@@ -282,6 +284,7 @@ def _train(args: argparse.Namespace) -> int:
         out_dir=out,
         device=device,
         progress=not args.quiet,
+        tensorboard=args.tensorboard,
     )
     fit(
         task,
@@ -293,6 +296,8 @@ def _train(args: argparse.Namespace) -> int:
     )
     for name in ("checkpoint.safetensors", "history.csv", "history.json"):
         _wrote(out / name)
+    if args.tensorboard:
+        print(f"wrote {out / 'tensorboard'}")  # (a folder of TensorBoard event files)
     return 0
 
 

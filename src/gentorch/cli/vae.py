@@ -29,6 +29,7 @@ from gentorch.cli._common import (
     UsageError,
     add_run_args,
     add_train_run_group,
+    check_tensorboard,
     guard,
     png_out,
     positive,
@@ -424,6 +425,7 @@ def _test_labels(data: _Data, info: dict[str, Any]) -> Tensor:
 # ---------------------------------------------------------------------------------- commands
 def _check_train_options(args: argparse.Namespace) -> None:
     """Reject bad numeric flags by their names, before any data is read."""
+    check_tensorboard(args)
     for flag in ("--epochs", "--batch-size", "--iwae-k"):
         positive(flag, getattr(args, flag[2:].replace("-", "_")))
     if args.latent_dim is not None:
@@ -485,6 +487,7 @@ def _train(args: argparse.Namespace) -> int:
         device=select_device(args.device),
         progress=not args.quiet,
         binarize=None if args.binarize == "none" else args.binarize,
+        tensorboard=args.tensorboard,
     )
     resume = out if args.resume else None
     if resume is not None and not (out / "run.json").is_file():
@@ -521,6 +524,8 @@ def _train(args: argparse.Namespace) -> int:
     )
     for name in ("checkpoint.safetensors", "history.csv", "history.json"):
         print(f"wrote {out / name}")
+    if args.tensorboard:
+        print(f"wrote {out / 'tensorboard'}")  # (a folder of TensorBoard event files)
     last = history.rows[-1]
     print(
         f"epoch {int(last['epoch'])}: test loss (negative ELBO) {last['val_loss']:.2f} nats, "

@@ -189,7 +189,8 @@ class TrainConfig:
         drop_last: drop the last, smaller batch of each epoch.
         binarize: ``"dynamic"`` draws every batch as ``Bernoulli(x)`` afresh (dynamic
             binarization of grey images, Salakhutdinov & Murray 2008); ``None`` uses ``x``.
-        tensorboard: also log to ``out_dir/tensorboard`` (needs the ``tensorboard`` package).
+        tensorboard: also log to ``out_dir/tensorboard`` (needs the ``tensorboard`` package:
+            ``pip install 'gentorch[tensorboard]'``).
 
     Raises:
         ValueError: ``epochs``, ``batch_size``, ``log_every`` or ``checkpoint_every`` is an
@@ -698,7 +699,8 @@ def _tensorboard_writer(out_dir: Path | None) -> Any:
     except ImportError:
         raise ImportError(
             "TrainConfig.tensorboard=True needs the `tensorboard` package, which is not "
-            "installed: `pip install tensorboard`, or leave tensorboard=False"
+            "installed: `pip install 'gentorch[tensorboard]'` (or `pip install tensorboard`), or "
+            "leave tensorboard=False"
         ) from None
     if out_dir is None:
         raise ValueError("TrainConfig.tensorboard=True needs an out_dir to write the logs to")
