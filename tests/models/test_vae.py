@@ -339,6 +339,11 @@ def test_loss_compiles_to_one_graph(kwargs: dict[str, Any]) -> None:
         got = compiled(x, y, beta)
         torch.manual_seed(i)
         torch.testing.assert_close(got, step(x, y, beta))
+    # the label range is an in-graph assertion there (eager mode raises ValueError instead)
+    with pytest.raises(RuntimeError, match=r"y: expected labels in \[0, 4\), got one outside"):
+        compiled(x, torch.tensor([0, 1, 2, 4, 0, 1, 2, 3]), 0.5)
+    with pytest.raises(RuntimeError, match=r"y: expected labels in \[0, 4\)"):
+        compiled(x, torch.tensor([0, 1, 2, -1, 0, 1, 2, 3]), 0.5)
     torch._dynamo.reset()
 
 

@@ -643,7 +643,9 @@ class ConditionalVAE(VAE):
     Raises:
         ValueError, TypeError: as :class:`VAE`, and a non-positive ``num_classes``. The methods
             raise ``ValueError`` when ``y`` is missing, has the wrong shape or holds a label
-            outside ``[0, C)``, and ``TypeError`` when it is not an int or an integer tensor.
+            outside ``[0, C)`` (under ``torch.compile`` an in-graph assertion raises
+            ``RuntimeError`` instead), and ``TypeError`` when it is not an int or an integer
+            tensor.
 
     Shapes:
         ``x: (B, D)`` float and ``y: (B,)`` integer labels; ``encode(x, y) -> (mu, logvar)``,
@@ -726,8 +728,11 @@ class ConditionalVAE(VAE):
             raise TypeError(f"y: expected integer class labels, got dtype {y.dtype}")
         if y.shape != (batch,):
             raise ValueError(f"y: expected shape ({batch},), got {tuple(y.shape)}")
-        # The range check reads values (a device sync, a graph break): eager mode only.
-        if not torch.compiler.is_compiling() and y.numel() > 0:
+        if torch.compiler.is_compiling():
+            # reading the values would break the graph: an in-graph assertion raises at run time
+            in_range = ((y >= 0) & (y < C)).all()
+            torch._assert_async(in_range, f"y: expected labels in [0, {C}), got one outside")
+        elif y.numel() > 0:
             lo, hi = int(y.min()), int(y.max())
             if lo < 0 or hi >= C:
                 raise ValueError(f"y: expected labels in [0, {C}), got values in [{lo}, {hi}]")
