@@ -7,13 +7,20 @@ needs thousands when the two largest singular values are close.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 
 import torch
 from torch import Tensor
 
 _MAX_BASIS_NUMBERS = 2**26
+
+
+def measure_dtype(device: torch.device) -> torch.dtype:
+    """The dtype that norm measurements and warm-ups iterate in: float64, except on MPS (which
+    has none). In float32 the estimate of a top singular value that has close neighbours stops
+    moving by more than an ulp per step long before it converges (a 1.7e-5 relative error for
+    a circular 3x3 convolution on 16x16 inputs, against 3e-15 in float64)."""
+    return torch.float32 if device.type == "mps" else torch.float64
 
 
 def top_singular_triplet(
@@ -31,9 +38,12 @@ def top_singular_triplet(
     ``U_k^T A V_{k+1} = B_k`` with ``B_k`` upper bidiagonal (``alpha`` on the diagonal,
     ``beta`` above), built with full reorthogonalization; ``sigma_max(B_k)`` converges to
     ``sigma_max(A)`` from below, and the top singular vectors of ``B_k`` mapped through ``U_k``
-    and ``V_{k+1}`` give ``u`` and ``v``. Stops when the estimate changes by less than ``rtol``
-    (relative) over ``check_every`` steps, at an invariant subspace (then exact), or after
-    ``max_iterations``.
+    and ``V_{k+1}`` give ``u`` and ``v``. Checked every ``check_every`` steps, it stops when the
+    residual ``||A v - sigma u|| = alpha_{k+1} |q_{k+1}|`` (``q`` the top right singular vector
+    of ``B_k``, ``alpha_{k+1} <= ||A||``) is at most ``rtol * sigma`` (floored at 50 machine
+    epsilons of the dtype), at an invariant subspace (then exact), or after ``max_iterations``.
+    (The change of the estimate between checks is no such test: where the top singular values
+    are close it creeps up by less than ``rtol`` per step long before it has converged.)
 
     Args:
         apply: ``x: (n_in,) -> A x: (n_out,)``.
@@ -58,7 +68,8 @@ def top_singular_triplet(
         k, nv = 0, 1  # filled rows of U and V
         alphas: list[Tensor] = []
         betas: list[Tensor] = []
-        previous, scale = math.nan, 0.0
+        scale = 0.0
+        tolerance = max(rtol, 50 * torch.finfo(v0.dtype).eps)
         for step in range(1, steps + 1):
             # alpha_j u_j = A v_j - beta_{j-1} u_{j-1}, made orthogonal to all previous u
             r = apply(V[nv - 1])
@@ -80,10 +91,10 @@ def top_singular_triplet(
             V[nv] = p / beta
             nv += 1
             if step % check_every == 0:
-                current = float(torch.linalg.matrix_norm(_bidiagonal(alphas, betas), ord=2))
-                if abs(current - previous) <= rtol * current:
+                # A v = sigma u + alpha_{k+1} q_{k+1} u_{k+1}, with alpha_{k+1} <= ||A|| ~ scale
+                _, S, Qh = torch.linalg.svd(_bidiagonal(alphas, betas))
+                if scale * float(Qh[0, -1].abs()) <= tolerance * float(S[0]):
                     break
-                previous = current
         if not alphas:  # A v0 = 0: A is zero on the start vector (zero map in practice)
             u = torch.zeros(n_out, dtype=v0.dtype, device=v0.device)
             u[0] = 1

@@ -29,6 +29,7 @@ from gentorch.layers._conv_operator import (
     operator_norm_power,
     output_shape,
 )
+from gentorch.layers._lanczos import measure_dtype
 from gentorch.layers.spectral_norm import SpectralNorm
 
 __all__ = ["LipschitzBound", "conv_operator_norm", "lipschitz_bound"]
@@ -123,17 +124,22 @@ def conv_operator_norm(
         raise TypeError(f"rtol: expected a float, got {type(rtol).__name__}")
     if not 0 <= rtol < math.inf:
         raise ValueError(f"rtol: expected a finite float >= 0, got {rtol}")
-    weight = weight.to(torch.promote_types(weight.dtype, torch.float32))
+    # computed in float64 where the device has it, returned in at least float32
+    out_dtype = torch.promote_types(weight.dtype, torch.float32)
+    weight = weight.to(measure_dtype(weight.device))
     with torch.no_grad(), torch.autocast(weight.device.type, enabled=False):
         if method == "fft":
             result = operator_norm_fft(layer, weight, shape, strict=True)
             assert result is not None
-            return result
-        if method == "lanczos":
-            return operator_norm_lanczos(
+        elif method == "lanczos":
+            result = operator_norm_lanczos(
                 layer, weight, shape, max_iterations=max_iterations, rtol=rtol
             )
-        return operator_norm_power(layer, weight, shape, max_iterations=max_iterations, rtol=rtol)
+        else:
+            result = operator_norm_power(
+                layer, weight, shape, max_iterations=max_iterations, rtol=rtol
+            )
+    return result.to(out_dtype)
 
 
 @dataclass(frozen=True)

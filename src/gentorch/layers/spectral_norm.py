@@ -43,7 +43,7 @@ from gentorch.layers._conv_operator import (
     operator_norm_lanczos,
     output_shape,
 )
-from gentorch.layers._lanczos import top_singular_triplet
+from gentorch.layers._lanczos import measure_dtype, top_singular_triplet
 from gentorch.layers._spectral_divide import spectral_divide
 
 __all__ = [
@@ -301,7 +301,7 @@ class SpectralNorm(nn.Module):
         """Set ``u``, ``v`` to the top singular vectors (Lanczos from the current ``v``), then
         polish with a few power iterations so that ``u`` and ``v`` are consistent."""
         weight = weight.detach()
-        dtype = _compute_dtype(weight)
+        dtype = measure_dtype(weight.device)
         w = weight.detach().to(dtype)
         if self.mode == "matrix":
             W = self._matrix(w)
@@ -456,18 +456,19 @@ class SpectralNorm(nn.Module):
             True
         """
         weight = self._weight().detach()
-        dtype = _compute_dtype(weight)
+        # computed in float64 where the device has it, returned in the estimate's dtype
+        dtype, out_dtype = measure_dtype(weight.device), _compute_dtype(weight)
         with torch.no_grad(), torch.autocast(weight.device.type, enabled=False):
             if self.mode == "matrix":
                 exact: Tensor = torch.linalg.matrix_norm(self._matrix(weight.to(dtype)), ord=2)
-                return exact
+                return exact.to(out_dtype)
             assert self.input_shape is not None
             fft = operator_norm_fft(self._conv(), weight.to(dtype), self.input_shape, strict=False)
             if fft is not None:
-                return fft
+                return fft.to(out_dtype)
             return operator_norm_lanczos(
                 self._conv(), weight.to(dtype), self.input_shape, max_iterations=1000, rtol=1e-8
-            )
+            ).to(out_dtype)
 
     def diagnostics(self) -> dict[str, float]:
         """The estimate, the exact value and their relative gap.
