@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import stat
 from pathlib import Path
 
 import pytest
@@ -74,6 +76,11 @@ def test_save_load_round_trip(tmp_path: Path) -> None:
     path = save_classifier(net, tmp_path / "sub" / "net.safetensors")
     loaded = load_classifier(path)
     assert (loaded.num_classes, loaded.feature_dim) == (4, 32)
+    # readable like any other output (safetensors' own save_file creates files with mode 0600)
+    umask = os.umask(0)
+    os.umask(umask)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~umask
+    assert sorted(f.name for f in path.parent.iterdir()) == ["net.safetensors"]  # no temp file
     for (k, a), (_, b) in zip(net.state_dict().items(), loaded.state_dict().items(), strict=True):
         assert torch.equal(a, b), k
     other = tmp_path / "other.safetensors"

@@ -22,9 +22,10 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file, save
 from torch import Tensor, nn
 
+from gentorch._atomic import write_atomic
 from gentorch._checks import as_device, as_path, check_parent_folders, check_positive_int
 from gentorch.evaluation._running import check_finite
 
@@ -448,10 +449,8 @@ def save_classifier(
     }
     meta = {"gentorch_model": "LeNet", "config": json.dumps(sizes), **(metadata or {})}
     tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    tmp = path.with_name(path.name + ".tmp")
-    save_file(tensors, str(tmp), metadata=meta)
-    tmp.replace(path)
-    return path
+    # (serialised in memory, then written atomically: safetensors' save_file leaves mode 0600)
+    return write_atomic(path, save(tensors, metadata=meta))
 
 
 def _read_metadata(path: Path) -> dict[str, str]:
