@@ -114,6 +114,23 @@ def test_log_importance_weights_match_brute_force(likelihood: str) -> None:
     )
 
 
+@pytest.mark.parametrize("iwae_k", [1, 3])
+def test_loss_scores_the_target(iwae_k: int) -> None:
+    # a denoising step: the encoder sees the noisy images, the likelihood scores the clean ones
+    model = _small().double()
+    clean = (torch.rand(4, 64) < 0.4).double()
+    noisy = (clean + 0.3 * torch.randn(4, 64, dtype=torch.float64)).clamp(0, 1)
+    out = model.loss(noisy, target=clean, iwae_k=iwae_k, generator=_gen(3))
+    mu, logvar = model.encode(noisy)
+    z = reparameterize(mu, logvar, n_samples=iwae_k, generator=_gen(3))
+    # recon = -mean log p(clean | z_i), z_i ~ q(z | noisy)
+    recon = -Bernoulli(logits=model.decode(z)).log_prob(clean).sum(-1).mean()
+    torch.testing.assert_close(out["recon"], recon, rtol=1e-10, atol=1e-10)
+    default = model.loss(noisy, iwae_k=iwae_k, generator=_gen(3))
+    same = model.loss(noisy, target=noisy, iwae_k=iwae_k, generator=_gen(3))
+    assert all(torch.equal(default[k], same[k]) for k in default)
+
+
 @pytest.mark.parametrize("iwae_k", [1, 4])
 def test_gradient_reaches_every_parameter(iwae_k: int) -> None:
     model = ConvVAE(

@@ -320,30 +320,158 @@ def test_training_decreases_the_loss() -> None:
     assert after < 4.6 + 2.5, (before, after)
 
 
+# ----------------------------------------------------------------------------- denoising target
+def _noisy(clean: torch.Tensor, sigma: float = 0.3, seed: int = 5) -> torch.Tensor:
+    noise = torch.randn(clean.shape, generator=_gen(seed), dtype=clean.dtype)
+    return (clean + sigma * noise).clamp(0, 1)
+
+
+@pytest.mark.parametrize("iwae_k", [1, 4])
+@pytest.mark.parametrize("conditional", [False, True])
+def test_target_defaults_to_x(iwae_k: int, conditional: bool) -> None:
+    model = ConditionalVAE(12, [16], 3, num_classes=4) if conditional else VAE(12, [16], 3)
+    x = torch.rand(8, 12)
+    y = torch.arange(8) % 4 if conditional else None
+    base = model.loss(x, y, beta=0.5, iwae_k=iwae_k, generator=_gen(21))
+    for target in (None, x, x.clone()):
+        out = model.loss(x, y, target=target, beta=0.5, iwae_k=iwae_k, generator=_gen(21))
+        for key in ("loss", "recon", "kl", "elbo"):
+            # the same computation on the same values: bitwise equal, not merely close
+            assert torch.equal(out[key], base[key]), (key, target is None)
+
+
+def test_loss_scores_the_target_with_the_latents_of_x() -> None:
+    model = VAE.book(64).double()
+    clean = torch.rand(16, 64, dtype=torch.float64)
+    noisy = _noisy(clean)
+    out = model.loss(noisy, target=clean, beta=0.5, generator=_gen(22))
+    # z ~ q(z | noisy), with the same draws; recon = 64 * BCE(sigmoid(decode(z)), clean)
+    mu, logvar = model.encode(noisy)
+    z = reparameterize(mu, logvar, generator=_gen(22))
+    bce = F.binary_cross_entropy(torch.sigmoid(model.decode(z)), clean, reduction="none")
+    recon = (64 * bce.mean(-1)).mean()
+    kl = (-0.5 * (1 + logvar - mu.square() - logvar.exp()).sum(-1)).mean()
+    torch.testing.assert_close(out["recon"], recon, rtol=1e-9, atol=1e-9)
+    torch.testing.assert_close(out["kl"], kl, rtol=1e-9, atol=1e-9)
+    torch.testing.assert_close(out["loss"], recon + 0.5 * kl, rtol=1e-9, atol=1e-9)
+    torch.testing.assert_close(out["elbo"], -(recon + kl), rtol=1e-9, atol=1e-9)
+    # not what scoring the input gives (an untrained decoder's logits are near 0, so the two
+    # differ by ~0.02 nats here, far above float64 rounding)
+    plain = model.loss(noisy, beta=0.5, generator=_gen(22))
+    torch.testing.assert_close(plain["kl"], out["kl"], rtol=0, atol=0)
+    assert not torch.allclose(plain["recon"], out["recon"], rtol=1e-6, atol=0)
+
+
+def test_iwae_loss_scores_the_target() -> None:
+    model = VAE(12, [16], 3).double()
+    clean = _binary(8, 12).double()
+    noisy = _noisy(clean)
+    out = model.loss(noisy, target=clean, iwae_k=5, beta=0.0, generator=_gen(23))
+    mu, logvar = model.encode(noisy)
+    z = reparameterize(mu, logvar, n_samples=5, generator=_gen(23))
+    log_px = Bernoulli(logits=model.decode(z)).log_prob(clean).sum(-1)  # log p(clean | z_i)
+    # beta = 0: -IWAE_k = -(logsumexp_i log p(clean | z_i) - log k), z_i ~ q(z | noisy)
+    expected = -(torch.logsumexp(log_px, 0) - math.log(5)).mean()
+    torch.testing.assert_close(out["loss"], expected, rtol=1e-9, atol=1e-9)
+    torch.testing.assert_close(out["recon"], -log_px.mean(), rtol=1e-9, atol=1e-9)
+
+
+def test_gaussian_loss_scores_a_target_outside_the_unit_interval() -> None:
+    model = VAE(12, [16], 3, "gaussian", gaussian_logvar=-1.0)
+    target = 3.0 * torch.randn(6, 12)
+    x = target + 0.1 * torch.randn(6, 12)
+    out = model.loss(x, target=target, generator=_gen(24))
+    mu, logvar = model.encode(x)
+    z = reparameterize(mu, logvar, generator=_gen(24))
+    expected = -Normal(model.decode(z), math.exp(-0.5)).log_prob(target).sum(-1).mean()
+    torch.testing.assert_close(out["recon"], expected)
+
+
+def test_loss_gradient_through_the_target_path_reaches_every_parameter() -> None:
+    model = VAE(12, [16], 3)
+    clean = torch.rand(8, 12)
+    model.loss(_noisy(clean), target=clean)["loss"].backward()
+    for name, p in model.named_parameters():
+        assert p.grad is not None, name
+        assert p.grad.abs().sum() > 0, name
+
+
+def test_bad_target_raises_clear_errors() -> None:
+    model, x = VAE(16, [8], 2), torch.rand(4, 16)
+    with pytest.raises(TypeError, match=r"target: expected a Tensor, got ndarray"):
+        model.loss(x, target=x.numpy())  # type: ignore[arg-type]
+    with pytest.raises(
+        ValueError, match=r"target: expected the shape of x, \(4, 16\), got \(4, 15\)"
+    ):
+        model.loss(x, target=torch.rand(4, 15))
+    with pytest.raises(
+        ValueError, match=r"target: expected the shape of x, \(4, 16\), got \(4, 4, 4\)"
+    ):
+        model.loss(x, target=torch.rand(4, 4, 4))
+    with pytest.raises(
+        TypeError, match=r"target: expected a floating-point tensor, got dtype torch\.uint8"
+    ):
+        model.loss(x, target=torch.zeros(4, 16, dtype=torch.uint8))
+    with pytest.raises(
+        TypeError, match=r"target: expected dtype torch\.float32 .*got torch\.float64"
+    ):
+        model.loss(x, target=x.double())
+    with pytest.raises(
+        ValueError,
+        match=r"target: expected finite values in \[0, 1\] \(Bernoulli likelihood\), "
+        r"got range \[-0\.5, 1\.5\]",
+    ):
+        model.loss(x, target=torch.linspace(-0.5, 1.5, 64).view(4, 16))
+    bad = x.clone()
+    bad[1, 3], bad[2, 0] = math.nan, math.inf
+    with pytest.raises(ValueError, match=r"target: expected finite values in \[0, 1\] .*got 2 NaN"):
+        model.loss(x, target=bad)
+    with pytest.raises(ValueError, match=r"target: .*got 2 NaN or Inf of 64"):
+        model.loss(x, target=bad, iwae_k=3)
+    gaussian = VAE(16, [8], 2, "gaussian")
+    with pytest.raises(ValueError, match=r"target: expected finite values, got 2 NaN or Inf of 64"):
+        gaussian.loss(x, target=bad)
+    # x is checked first: a bad x is named as x, whatever the target
+    with pytest.raises(ValueError, match=r"x: expected shape \(B, 16\), got \(4, 15\)"):
+        model.loss(torch.rand(4, 15), target=torch.rand(4, 15))
+
+
 @pytest.mark.parametrize("kwargs", [{}, {"iwae_k": 3}])
-def test_loss_compiles_to_one_graph(kwargs: dict[str, Any]) -> None:
+@pytest.mark.parametrize("denoising", [False, True])
+def test_loss_compiles_to_one_graph(kwargs: dict[str, Any], denoising: bool) -> None:
     # fullgraph=True fails on any graph break (data-dependent Python branching, .item(), ...).
     # The "eager" backend only traces, which keeps the test fast; a changing beta (a KL
     # warm-up) is traced once as a constant, then once as a symbolic float, then as a tensor.
+    # With denoising, the encoder sees a noisy x and the likelihood scores the clean target.
     torch._dynamo.reset()
     model = ConditionalVAE(12, [16], 3, num_classes=4)
-    x, y = _binary(8, 12), torch.tensor([0, 1, 2, 3, 0, 1, 2, 3])
+    clean, y = _binary(8, 12), torch.tensor([0, 1, 2, 3, 0, 1, 2, 3])
+    x = _noisy(clean) if denoising else clean
+    target = clean if denoising else None
 
-    def step(x: torch.Tensor, y: torch.Tensor, beta: float | torch.Tensor) -> torch.Tensor:
-        return model.loss(x, y, beta=beta, **kwargs)["loss"]
+    def step(
+        x: torch.Tensor, y: torch.Tensor, beta: float | torch.Tensor, target: torch.Tensor | None
+    ) -> torch.Tensor:
+        return model.loss(x, y, target=target, beta=beta, **kwargs)["loss"]
 
     compiled = torch.compile(step, fullgraph=True, backend="eager")
     betas: list[float | torch.Tensor] = [0.1, 0.2, 0.3, torch.tensor(0.4)]
     for i, beta in enumerate(betas):
         torch.manual_seed(i)
-        got = compiled(x, y, beta)
+        got = compiled(x, y, beta, target)
         torch.manual_seed(i)
-        torch.testing.assert_close(got, step(x, y, beta))
+        torch.testing.assert_close(got, step(x, y, beta, target))
     # the label range is an in-graph assertion there (eager mode raises ValueError instead)
     with pytest.raises(RuntimeError, match=r"y: expected labels in \[0, 4\), got one outside"):
-        compiled(x, torch.tensor([0, 1, 2, 4, 0, 1, 2, 3]), 0.5)
+        compiled(x, torch.tensor([0, 1, 2, 4, 0, 1, 2, 3]), 0.5, target)
     with pytest.raises(RuntimeError, match=r"y: expected labels in \[0, 4\)"):
-        compiled(x, torch.tensor([0, 1, 2, -1, 0, 1, 2, 3]), 0.5)
+        compiled(x, torch.tensor([0, 1, 2, -1, 0, 1, 2, 3]), 0.5, target)
+    if denoising:
+        # and so is the target's range
+        with pytest.raises(RuntimeError, match=r"target: expected finite values in \[0, 1\]"):
+            compiled(x, y, 0.5, clean + 0.5)
+        with pytest.raises(RuntimeError, match=r"target: expected finite values in \[0, 1\]"):
+            compiled(x, y, 0.5, torch.full_like(clean, math.nan))
     torch._dynamo.reset()
 
 

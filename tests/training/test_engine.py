@@ -86,13 +86,16 @@ def test_fit_learns_and_writes_history_and_checkpoint(tmp_path: Path) -> None:
     assert History.load(tmp_path / "history.json").rows == history.rows
     lines = (tmp_path / "history.csv").read_text().splitlines()
     assert lines[0].split(",")[:4] == ["epoch", "step", "train_seconds", "val_seconds"]
+    assert lines[1].split(",")[:2] == ["1", "7"]  # counts written as integers, not 1.0, 7.0
     assert len(lines) == 6
 
 
-def _vae_run(out: Path | None, epochs: int, resume: Path | None = None) -> tuple[History, VAE]:
+def _vae_run(
+    out: Path | None, epochs: int, resume: Path | None = None, input_noise: float = 0.0
+) -> tuple[History, VAE]:
     torch.manual_seed(0)
     model = VAE(16, [12], 2)
-    task = VAETask(model, lr=3e-3, kl_warmup_steps=10)
+    task = VAETask(model, lr=3e-3, kl_warmup_steps=10, input_noise=input_noise)
     gen = torch.Generator().manual_seed(1)
     data = torch.rand(150, 16, generator=gen).round()
     history = fit(
@@ -105,10 +108,14 @@ def _vae_run(out: Path | None, epochs: int, resume: Path | None = None) -> tuple
     return history, model
 
 
-def test_resume_continues_exactly(tmp_path: Path) -> None:
-    straight, model = _vae_run(tmp_path / "straight", 4)
-    first, _ = _vae_run(tmp_path / "resumed", 2)
-    second, resumed_model = _vae_run(tmp_path / "resumed", 4, resume=tmp_path / "resumed")
+@pytest.mark.parametrize("input_noise", [0.0, 0.3])
+def test_resume_continues_exactly(tmp_path: Path, input_noise: float) -> None:
+    # input_noise > 0 also draws the encoder's noise from the global generator every step
+    straight, model = _vae_run(tmp_path / "straight", 4, input_noise=input_noise)
+    first, _ = _vae_run(tmp_path / "resumed", 2, input_noise=input_noise)
+    second, resumed_model = _vae_run(
+        tmp_path / "resumed", 4, resume=tmp_path / "resumed", input_noise=input_noise
+    )
     assert len(first) == 2
     assert len(second) == 4
     for column in ("train_loss", "train_kl", "val_loss", "step"):
@@ -117,6 +124,17 @@ def test_resume_continues_exactly(tmp_path: Path) -> None:
     for a, b in zip(model.parameters(), resumed_model.parameters(), strict=True):
         assert torch.equal(a, b)
     assert read_checkpoint_metadata(tmp_path / "resumed")["epoch"] == 4
+
+
+def test_resume_refuses_another_input_noise(tmp_path: Path) -> None:
+    _vae_run(tmp_path / "noisy", 1, input_noise=0.3)
+    _vae_run(tmp_path / "clean", 1)
+    with pytest.raises(ValueError, match=r"task input_noise: checkpoint 0\.3, now 0\.2"):
+        _vae_run(None, 2, resume=tmp_path / "noisy", input_noise=0.2)
+    with pytest.raises(ValueError, match=r"task input_noise: checkpoint 0\.3, now None"):
+        _vae_run(None, 2, resume=tmp_path / "noisy")
+    with pytest.raises(ValueError, match=r"task input_noise: checkpoint None, now 0\.3"):
+        _vae_run(None, 2, resume=tmp_path / "clean", input_noise=0.3)
 
 
 def test_resume_refuses_different_settings(tmp_path: Path) -> None:

@@ -128,6 +128,10 @@ def test_vae_task_hyper_parameters() -> None:
         VAETask(model, beta=True)
     with pytest.raises(ValueError, match=r"free_bits: expected a finite number, got inf"):
         VAETask(model, free_bits=float("inf"))
+    with pytest.raises(TypeError, match=r"input_noise: expected a real number, got str '0\.3'"):
+        VAETask(model, input_noise="0.3")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match=r"input_noise: expected a finite number, got inf"):
+        VAETask(model, input_noise=float("inf"))
     with pytest.raises(ValueError, match=r"weight_decay: expected a float >= 0, got -1"):
         VAETask(model, weight_decay=-1)
     with pytest.raises(TypeError, match=r"compile: expected True or False, got 'no'"):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from typing import cast
 
 import pytest
@@ -62,6 +63,58 @@ def test_train_step_equals_a_hand_written_step() -> None:
     # fused and for-each Adam agree to rounding
     for a, b in zip(model.parameters(), reference.parameters(), strict=True):
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_input_noise_step_is_a_hand_written_denoising_step() -> None:
+    x = _data(32)
+    torch.manual_seed(1)
+    model = VAE(16, [8], 2)
+    reference = VAE(16, [8], 2)
+    reference.load_state_dict(model.state_dict())
+    task = VAETask(model, lr=1e-2, kl_warmup_steps=2, input_noise=0.3)
+    ref_opt = torch.optim.Adam(reference.parameters(), lr=1e-2)
+    for step in range(3):
+        torch.manual_seed(10 + step)
+        metrics = task.train_step(x, None)
+        torch.manual_seed(10 + step)
+        # the noise is drawn first, from the global generator, then the latent sample
+        noisy = (x + 0.3 * torch.randn(x.shape)).clamp(0, 1)
+        out = reference.loss(noisy, target=x, beta=min(1.0, step / 2))
+        ref_opt.zero_grad()
+        out["loss"].backward()
+        ref_opt.step()
+        torch.testing.assert_close(metrics["loss"], out["loss"].detach())
+        torch.testing.assert_close(metrics["recon"], out["recon"].detach())
+    for a, b in zip(model.parameters(), reference.parameters(), strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_input_noise_changes_training_but_not_validation() -> None:
+    x = _data(64)
+
+    def task(input_noise: float) -> VAETask:
+        torch.manual_seed(2)
+        return VAETask(VAE(16, [8], 2), input_noise=input_noise)
+
+    clean, noisy = task(0.0), task(0.3)
+    torch.manual_seed(3)
+    clean_metrics = clean.train_step(x, None)
+    torch.manual_seed(3)
+    noisy_metrics = noisy.train_step(x, None)
+    assert not torch.allclose(clean_metrics["recon"], noisy_metrics["recon"])
+    # same weights: validation is on the clean data whatever input_noise is
+    noisy.model.load_state_dict(clean.model.state_dict())
+    torch.manual_seed(4)
+    expected = clean.validate(x, None)
+    torch.manual_seed(4)
+    assert noisy.validate(x, None) == expected
+
+
+def test_input_noise_is_in_the_config_when_used() -> None:
+    model = VAE(16, [8], 2)
+    assert "input_noise" not in VAETask(model).config()  # as in checkpoints from before it
+    config = json.loads(json.dumps(VAETask(model, input_noise=0.25).config()))
+    assert config["input_noise"] == 0.25
 
 
 def test_fit_lowers_the_validation_loss() -> None:
@@ -129,6 +182,8 @@ def test_adam_is_fused_on_cpu() -> None:
         ({"val_batch_size": 0}, "val_batch_size: expected a positive integer, got 0"),
         ({"lr_decay_steps": -1}, "lr_decay_steps: expected an int >= 0, got -1"),
         ({"lr_final": 1.5}, r"lr_final: expected a fraction in \[0, 1\], got 1.5"),
+        ({"input_noise": -0.1}, "input_noise: expected a float >= 0, got -0.1"),
+        ({"input_noise": math.nan}, "input_noise: expected a finite number, got nan"),
     ],
 )
 def test_bad_arguments_are_named(kwargs: dict[str, float], message: str) -> None:

@@ -8,8 +8,9 @@ Bernoulli (``decode`` returns logits) or Gaussian (``decode`` returns means) ``p
   Kingma & Welling 2014);
 * ``iwae_bound(x, k) = log (1/k) sum_i p(x, z_i) / q(z_i | x)``, ``z_i ~ q`` (Burda et al. 2015),
   which satisfies ``elbo <= iwae_k <= iwae_k' <= log p(x)`` in expectation for ``k <= k'``;
-* ``loss(x, y, beta=..., free_bits=..., iwae_k=...)``: the training objective, a dict of scalar
-  batch means.
+* ``loss(x, y, target=..., beta=..., free_bits=..., iwae_k=...)``: the training objective, a
+  dict of scalar batch means; ``target`` (default ``x``) is what the reconstruction term scores,
+  so a corrupted ``x`` and a clean ``target`` train a denoising VAE (Im et al. 2017).
 
 All of them take flattened data ``x: (B, D)`` (float) and are ``torch.compile``-friendly: the
 only Python branches in ``loss`` depend on the model's configuration and the (static) arguments,
@@ -303,6 +304,50 @@ class VAE(nn.Module):
             )
         _check_model_dtype("x", x, self._dtype())
 
+    def _check_target(self, target: Tensor, x: Tensor) -> None:
+        """Raise unless ``target`` can be scored in place of ``x``: a floating tensor of ``x``'s
+        shape and device, in the model's dtype, with finite values (in ``[0, 1]`` for the
+        Bernoulli likelihood). The value check is one device sync (none under ``torch.compile``,
+        where an in-graph assertion raises ``RuntimeError`` instead), like ``y``'s."""
+        if not isinstance(target, Tensor):
+            raise TypeError(f"target: expected a Tensor, got {type(target).__name__}")
+        if target.shape != x.shape:
+            raise ValueError(
+                f"target: expected the shape of x, {tuple(x.shape)}, got {tuple(target.shape)}"
+            )
+        if not target.is_floating_point():
+            raise TypeError(
+                f"target: expected a floating-point tensor, got dtype {target.dtype} "
+                "(convert and scale it, e.g. target.float() / 255)"
+            )
+        _check_model_dtype("target", target, self._dtype())
+        if target.device != x.device:
+            raise ValueError(
+                f"target: expected a tensor on x's device {x.device}, got one on {target.device}"
+            )
+        self._check_target_values(target)
+
+    def _check_target_values(self, target: Tensor) -> None:
+        """``ValueError`` (in-graph ``RuntimeError`` under compile) for bad ``target`` values."""
+        bernoulli = self.likelihood == "bernoulli"
+        expected = (
+            "finite values in [0, 1] (Bernoulli likelihood)" if bernoulli else "finite values"
+        )
+        # NaN fails both comparisons and +-Inf one of them: the range test also rules them out
+        ok = ((target >= 0) & (target <= 1)).all() if bernoulli else torch.isfinite(target).all()
+        if torch.compiler.is_compiling():
+            # reading the values would break the graph: an in-graph assertion raises at run time
+            torch._assert_async(ok, f"target: expected {expected}, got values outside")
+        elif not bool(ok):
+            # (only on this failure path: the details cost a second sync)
+            values = target.detach()
+            bad = int((~torch.isfinite(values)).sum())
+            low, high = (float(v) for v in torch.aminmax(values))
+            got = (
+                f"{bad} NaN or Inf of {values.numel()}" if bad else f"range [{low:.4g}, {high:.4g}]"
+            )
+            raise ValueError(f"target: expected {expected}, got {got}")
+
     def _check_z(self, z: Tensor) -> None:
         if not isinstance(z, Tensor):
             raise TypeError(f"z: expected a Tensor, got {type(z).__name__}")
@@ -535,6 +580,7 @@ class VAE(nn.Module):
         x: Tensor,
         y: Tensor | None = None,
         *,
+        target: Tensor | None = None,
         beta: float | Tensor = 1.0,
         free_bits: float = 0.0,
         iwae_k: int = 1,
@@ -559,9 +605,28 @@ class VAE(nn.Module):
         KL, ``"recon"`` is averaged over the ``iwae_k`` samples and ``"elbo" = -(recon + kl)``.
         Unconditional models ignore ``y``.
 
+        ``target`` (default ``x``) is what the likelihood scores: the encoder sees ``x`` and
+        ``recon = -log p(target | z)``, ``z ~ q(z | x)`` (in the IWAE weights too). With a
+        corrupted ``x`` and the clean ``target`` this is the denoising criterion of Im et al.
+        (2017); ``"elbo"`` is then that criterion's bound, not the ELBO of either tensor.
+
+        Args:
+            x: ``(B, D)`` encoder input.
+            y: ``(B,)`` class labels for :class:`ConditionalVAE`.
+            target: ``(B, D)`` values to reconstruct, ``x``'s shape and dtype, finite (in
+                ``[0, 1]`` for the Bernoulli likelihood); ``None`` scores ``x``. Its values are
+                checked with one device sync (under ``torch.compile`` an in-graph assertion
+                raises ``RuntimeError`` instead).
+            beta, free_bits, iwae_k: the objective's settings, above.
+            generator: a ``torch.Generator`` for the latent samples.
+
         Returns:
             ``{"loss", "recon", "kl", "elbo"}``, each a 0-d tensor; ``"loss"`` is the one to
             minimise.
+
+        Raises:
+            ValueError, TypeError: a bad ``x``, ``y`` or ``target`` (shape, dtype, device or
+                values) or setting; each message names the argument.
 
         Example:
             >>> import torch
@@ -571,12 +636,20 @@ class VAE(nn.Module):
             >>> out["loss"].backward()
             >>> bool(torch.allclose(out["elbo"], -(out["recon"] + out["kl"])))  # beta-free
             True
+            >>> clean = torch.rand(32, 64)  # denoising: noisy input, clean target
+            >>> noisy = (clean + 0.3 * torch.randn(32, 64)).clamp(0, 1)
+            >>> model.loss(noisy, target=clean)["recon"].shape
+            torch.Size([])
         """
         self._check_x(x)
         if x.shape[0] == 0:
             raise ValueError(
                 f"x: expected a non-empty batch (B >= 1) for batch means, got {tuple(x.shape)}"
             )
+        if target is None:
+            target = x
+        else:
+            self._check_target(target, x)
         iwae_k = check_positive_int("iwae_k", iwae_k)
         check_generator(generator)
         if (
@@ -604,7 +677,8 @@ class VAE(nn.Module):
         kl = gaussian_kl(mu, logvar).sum(-1).mean()
         if iwae_k == 1:
             z = reparameterize(mu, logvar, generator=generator)
-            recon = -self._log_likelihood(self._decode(z, c), x).mean()
+            # recon = -log p(target | z), z ~ q(z | x)
+            recon = -self._log_likelihood(self._decode(z, c), target).mean()
             kl_term = (
                 gaussian_kl_free_bits(mu, logvar, free_bits, reduction="batchmean")
                 if free_bits > 0
@@ -613,7 +687,7 @@ class VAE(nn.Module):
             loss = recon + beta * kl_term
         else:
             z = reparameterize(mu, logvar, n_samples=iwae_k, generator=generator)  # (k, B, L)
-            log_px_z = self._log_likelihood(self._decode(z, c), x)  # (k, B)
+            log_px_z = self._log_likelihood(self._decode(z, c), target)  # (k, B)
             log_ratio = _standard_normal_log_density(z) - _diagonal_normal_log_density(
                 z, mu, logvar
             )

@@ -455,7 +455,7 @@ def fit(
                 val_metrics = _validate(task, val_data, val_labels, device)
             val_seconds = time.perf_counter() - started
 
-            row = {"epoch": float(epoch), "step": float(step), "train_seconds": train_seconds}
+            row = {"epoch": epoch, "step": step, "train_seconds": train_seconds}
             row |= {"val_seconds": val_seconds} if val_data is not None else {}
             row |= {f"train_{k}": v for k, v in train_metrics.items()}
             row |= {f"val_{k}": v for k, v in val_metrics.items()}

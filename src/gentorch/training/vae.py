@@ -3,8 +3,8 @@
 One step is ``loss = model.loss(x, y, beta=beta_t, free_bits=..., iwae_k=...)``, backward, and a
 fused Adam step, with the KL weight ramped linearly from 0 to ``beta`` over the first
 ``kl_warmup_steps`` steps (Bowman et al. 2016; Sønderby et al. 2016) and, optionally, a cosine
-learning-rate decay. Validation is the mean
-(negative) ELBO over the validation set in large batches.
+learning-rate decay and noisy inputs with clean targets (a denoising VAE, Im et al. 2017).
+Validation is the mean (negative) ELBO over the (clean) validation set in large batches.
 """
 
 from __future__ import annotations
@@ -100,10 +100,12 @@ class VAETask:
 
     Each step minimises ``model.loss(x, y, beta=beta_t, free_bits=free_bits, iwae_k=iwae_k)``
     where ``beta_t = beta * min(1, t / kl_warmup_steps)`` at step ``t`` (0-based), with fused
-    Adam. Per-step metrics are ``loss``, ``recon`` and ``kl`` (detached, not synchronised).
+    Adam. Per-step metrics are ``loss``, ``recon`` and ``kl`` (detached, not synchronised). With
+    ``input_noise > 0`` the step is ``model.loss(x_noisy, y, target=x, ...)``.
 
     Args:
-        model: a VAE with ``loss(x, y, *, beta, free_bits, iwae_k) -> dict`` and ``config()``.
+        model: a VAE with ``loss(x, y, *, beta, free_bits, iwae_k) -> dict`` (and ``target``
+            for ``input_noise``) and ``config()``.
         lr: Adam learning rate (the peak one with ``lr_decay_steps``).
         lr_decay_steps: if positive, the learning rate follows a half cosine from ``lr`` down
             to ``lr * lr_final`` over this many steps, then stays there (Loshchilov & Hutter
@@ -115,11 +117,21 @@ class VAETask:
             0 disables the warm-up.
         free_bits: minimum KL in nats per latent dimension (batch mean) in the objective.
         iwae_k: importance samples of the IWAE objective; 1 is the ELBO.
+        input_noise: standard deviation ``sigma`` of the Gaussian noise added to each training
+            batch: the encoder sees ``x_noisy = clamp(x + sigma * eps, 0, 1)``,
+            ``eps ~ N(0, I)``, and the reconstruction term scores the clean ``x`` (the denoising
+            VAE of Im et al. 2017; ``gentorch.evaluation.denoise`` then removes such noise).
+            The noise comes from torch's global generator on the batch's device, which
+            checkpoints save, so a resumed run draws the same noise. Inputs are images in
+            ``[0, 1]``; validation stays on clean data. The model checks the target's values
+            at each step (one device sync; none with ``compile``). 0 (the default) trains on
+            clean inputs.
         compile: compile the loss (forward and backward) with ``torch.compile``.
         val_batch_size: examples per batch in :meth:`validate`.
 
     Shapes:
-        ``train_step(batch: (B, D), labels: (B,) | None)``; ``validate(data: (N, D), labels)``.
+        ``train_step(batch: (B, D), labels: (B,) | None)``; ``validate(data: (N, D), labels)``;
+        ``x_noisy``: ``(B, D)``, like ``batch``.
 
     Raises:
         TypeError: ``model`` is not a module with a ``loss`` method, a hyper-parameter is not a
@@ -152,6 +164,7 @@ class VAETask:
         kl_warmup_steps: int = 0,
         free_bits: float = 0.0,
         iwae_k: int = 1,
+        input_noise: float = 0.0,
         compile: bool = False,
         val_batch_size: int = 2048,
     ) -> None:
@@ -165,6 +178,7 @@ class VAETask:
             ("weight_decay", weight_decay),
             ("beta", beta),
             ("free_bits", free_bits),
+            ("input_noise", input_noise),
         ):
             check_real(name, value)
         if not isinstance(compile, bool):
@@ -178,6 +192,8 @@ class VAETask:
         if not free_bits >= 0:
             raise ValueError(f"free_bits: expected a float >= 0, got {free_bits!r}")
         check_positive_int("iwae_k", iwae_k)
+        if not input_noise >= 0:
+            raise ValueError(f"input_noise: expected a float >= 0, got {input_noise!r}")
         if isinstance(lr_decay_steps, bool) or not isinstance(lr_decay_steps, int):
             raise ValueError(f"lr_decay_steps: expected an int >= 0, got {lr_decay_steps!r}")
         if lr_decay_steps < 0:
@@ -190,6 +206,7 @@ class VAETask:
         self.lr_decay_steps, self.lr_final = lr_decay_steps, float(lr_final)
         self.beta, self.kl_warmup_steps = float(beta), kl_warmup_steps
         self.free_bits, self.iwae_k = float(free_bits), iwae_k
+        self.input_noise = float(input_noise)
         self.compile, self.val_batch_size = compile, val_batch_size
         self.optimizer = make_adam(list(model.parameters()), lr=lr, weight_decay=weight_decay)
         self.step = 0
@@ -238,7 +255,12 @@ class VAETask:
         if self.compile and self.kl_warmup_steps:
             # A changing Python float would be baked into the graph and recompile every step.
             beta = torch.full((), self.beta_at(self.step), device=batch.device, dtype=batch.dtype)
-        out = self._loss(batch, labels, beta=beta, free_bits=self.free_bits, iwae_k=self.iwae_k)
+        x, denoising = batch, {}
+        if self.input_noise > 0:
+            x, denoising = self._corrupt(batch), {"target": batch}
+        out = self._loss(
+            x, labels, beta=beta, free_bits=self.free_bits, iwae_k=self.iwae_k, **denoising
+        )
         self.optimizer.zero_grad(set_to_none=True)
         out["loss"].backward()
         self.optimizer.step()
@@ -248,6 +270,16 @@ class VAETask:
             "recon": out["recon"].detach(),
             "kl": out["kl"].detach(),
         }
+
+    def _corrupt(self, batch: Tensor) -> Tensor:
+        """The encoder's input for the denoising objective, ``(B, D)`` like ``batch``.
+
+        The noise is drawn from torch's global generator on the batch's device (the engine seeds
+        it and saves it in checkpoints), so an interrupted and resumed run draws the same noise.
+        """
+        eps = torch.randn(batch.shape, device=batch.device, dtype=batch.dtype)
+        # x_noisy = clamp(x + sigma * eps, 0, 1), eps ~ N(0, I)
+        return (batch + self.input_noise * eps).clamp_(0.0, 1.0)
 
     @torch.no_grad()
     def validate(self, data: Tensor, labels: Tensor | None) -> dict[str, float]:
@@ -288,8 +320,14 @@ class VAETask:
 
     def config(self) -> dict[str, Any]:
         """Settings that rebuild this task: the model's class and ``config()``, and the
-        objective's and optimiser's hyper-parameters."""
+        objective's and optimiser's hyper-parameters.
+
+        ``input_noise`` is recorded only when positive, so that checkpoints written before it
+        existed (clean training) still resume, while :func:`fit` refuses to resume a run with
+        another ``input_noise``.
+        """
         model_config = getattr(self.model, "config", None)
+        denoising = {"input_noise": self.input_noise} if self.input_noise > 0 else {}
         return {
             "model_class": type(self.model).__name__,
             "model": model_config() if callable(model_config) else None,
@@ -301,6 +339,7 @@ class VAETask:
             "kl_warmup_steps": self.kl_warmup_steps,
             "free_bits": self.free_bits,
             "iwae_k": self.iwae_k,
+            **denoising,
         }
 
     def state_dict(self) -> dict[str, Any]:
