@@ -99,7 +99,7 @@ def test_errors_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     assert err.startswith("gentorch: error: --run")
     assert "no run.json" in err
     assert main(["train", "gan", "--out", str(tmp_path), "--resume", "--epochs", "1"]) == 2
-    assert "no checkpoint.safetensors" in capsys.readouterr().err
+    assert f"--resume: no run in '{tmp_path}' to continue" in capsys.readouterr().err
     assert main(["train", "gan", "--epochs", "0"]) == 2
     assert "--epochs: expected a positive integer" in capsys.readouterr().err
 
@@ -159,3 +159,49 @@ def test_resnet_arch_trains_and_samples(
     sample = ["sample", "gan", "--run", str(run), "--n", "4", "--out", str(tmp_path / "s.png")]
     assert main(sample) == 0
     assert (tmp_path / "s.png").is_file()
+
+
+def test_resume_refuses_other_data_before_reading_any(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from torch import nn
+
+    from gentorch.training import save_checkpoint
+
+    # a run as `train gan --limit 2000 --out run` leaves it (only what the check reads)
+    run = tmp_path / "run"
+    info = {"data": {"dataset": "mnist", "data_dir": None, "limit": 2000}, "classifier": None}
+    (run / "run.json").parent.mkdir()
+    (run / "run.json").write_text(json.dumps(info))
+    save_checkpoint(run / "checkpoint.safetensors", {"g": nn.Linear(2, 2)}, metadata={"epoch": 1})
+    before = (run / "run.json").read_bytes()
+    # before: epoch 2 trained on all 60,000 images and run.json lost its limit
+    assert main(["train", "gan", "--resume", "--epochs", "2", "--out", str(run)]) == 2
+    assert capsys.readouterr().err == (
+        f"gentorch: error: --resume: the run in '{run}' was trained with --limit 2000 (given: "
+        "unset); resume it with the same settings\n"
+    )
+    argv = ["train", "gan", "--resume", "--limit", "2000", "--epochs", "1", "--out", str(run)]
+    assert main(argv) == 2
+    assert "--epochs 1: the run in" in capsys.readouterr().err
+    assert (run / "run.json").read_bytes() == before
+
+
+def test_outputs_inside_a_file_are_named_before_any_work(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    blocker = tmp_path / "afile"
+    blocker.write_text("x")
+    # before: NotADirectoryError with a traceback, after the data were read
+    assert main(["train", "gan", "--out", str(blocker / "g")]) == 2
+    assert capsys.readouterr().err == (
+        f"gentorch: error: --out '{blocker / 'g'}': cannot be created, '{blocker}' is a file\n"
+    )
+    # before: the classifier was trained first, then saving it failed
+    assert main(["train", "classifier", "--out", str(blocker / "c.safetensors")]) == 2
+    assert "--out" in capsys.readouterr().err
+    assert (
+        main(["eval", "gan", "--run", str(tmp_path / "none"), "--out", str(blocker / "e.json")])
+        == 2
+    )
+    assert "is a file" in capsys.readouterr().err

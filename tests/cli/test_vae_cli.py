@@ -82,6 +82,7 @@ def test_train_prints_every_file(tmp_path: Path, capsys: pytest.CaptureFixture[s
     out = capsys.readouterr().out
     written = [line[len("wrote ") :] for line in out.splitlines() if line.startswith("wrote ")]
     assert {Path(p).name for p in written} == {
+        "run.json",
         "checkpoint.safetensors",
         "history.csv",
         "history.json",
@@ -167,7 +168,11 @@ def test_errors_are_one_line_with_status_2(
     assert _train(tmp_path, "--dataset", "mnits") == 2
     assert "not one of digits, mnist" in capsys.readouterr().err
     assert _train(tmp_path, "--dataset", str(tmp_path / "missing.npy")) == 2
-    assert "no such file" in capsys.readouterr().err
+    missing = tmp_path / "missing.npy"
+    assert capsys.readouterr().err == (
+        f"gentorch: error: --dataset '{missing}': not one of digits, mnist, fashion-mnist, "
+        "binarized-mnist, and no such file or folder\n"
+    )
     np.save(tmp_path / "big.npy", np.full((20, 3), 5.0, dtype=np.float32))
     assert _train(tmp_path, "--dataset", str(tmp_path / "big.npy"), "--preset", "mlp") == 2
     assert "--likelihood bernoulli: needs data in [0, 1]" in capsys.readouterr().err
@@ -417,3 +422,125 @@ def test_train_tensorboard_without_the_package_says_so_first(
     assert "--tensorboard: needs the tensorboard package, which is not installed" in err
     assert "pip install 'gentorch[tensorboard]'" in err
     assert not out.exists()  # refused before reading data or writing anything
+
+
+def test_resume_refuses_other_data_or_model_before_touching_the_run(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert _train(tmp_path, "--hidden-dims", "16", "--exclude-class", "3") == 0
+    capsys.readouterr()
+    files = {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.is_file()}
+    # before: the run continued on all ten classes and rewrote run.json without --exclude-class
+    assert _train(tmp_path, "--hidden-dims", "16", "--resume", "--epochs", "3") == 2
+    assert capsys.readouterr().err == (
+        f"gentorch: error: --resume: the run in '{tmp_path}' was trained with --exclude-class 3 "
+        "(given: unset); resume it with the same settings\n"
+    )
+    # before: run.json was rewritten first, and the failed resume left a broken run
+    argv = ["--exclude-class", "3", "--resume", "--epochs", "3", "--preset", "mlp"]
+    assert _train(tmp_path, "--hidden-dims", "16", *argv) == 2
+    assert "--preset book (given: mlp)" in capsys.readouterr().err
+    assert _train(tmp_path, "--hidden-dims", "16", "--exclude-class", "3", "--resume") == 2
+    assert capsys.readouterr().err == (
+        f"gentorch: error: --epochs 2: the run in '{tmp_path}' is already at epoch 2; ask for "
+        "more epochs to continue it\n"
+    )
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.is_file()} == files
+    # the same settings: one more epoch, and run.json is kept as it was
+    argv = ["--exclude-class", "3", "--resume", "--epochs", "3"]
+    assert _train(tmp_path, "--hidden-dims", "16", *argv) == 0
+    assert read_checkpoint_metadata(tmp_path)["epoch"] == 3
+    assert (tmp_path / "run.json").read_bytes() == files["run.json"]
+
+
+def test_outputs_inside_a_file_are_named_before_any_work(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    blocker = tmp_path / "afile"
+    blocker.write_text("x")
+    assert _train(blocker / "run") == 2
+    assert capsys.readouterr().err == (
+        f"gentorch: error: --out '{blocker / 'run'}': cannot be created, '{blocker}' is a file\n"
+    )
+    assert _train(blocker) == 2
+    assert (
+        capsys.readouterr().err
+        == f"gentorch: error: --out '{blocker}': an existing file; expected a folder\n"
+    )
+    # eval: checked before the run is read (here there is none) and the long evaluation runs
+    run = ["--run", str(tmp_path / "no-run")]
+    assert main(["eval", "vae", *run, "--out", str(blocker / "e.json")]) == 2
+    assert "--out" in capsys.readouterr().err
+    assert main(["eval", "vae", *run, "--out", str(tmp_path / "e.txt")]) == 2
+    assert capsys.readouterr().err.endswith("expected a file name ending in .json\n")
+    assert main(["sample", "vae", *run, "--out", str(blocker / "s.png")]) == 2
+    assert "is a file" in capsys.readouterr().err
+    # plot-latent writes two pictures into a folder
+    assert main(["plot-latent", "vae", *run, "--out", str(tmp_path / "pl.png")]) == 2
+    assert "expected a folder name" in capsys.readouterr().err
+    assert not (tmp_path / "pl.png").exists()
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
+def test_an_unavailable_device_is_named(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # before: "AssertionError: Torch not compiled with CUDA enabled", with a traceback
+    assert _train(tmp_path / "run", "--device", "cuda") == 2
+    assert capsys.readouterr().err.startswith(
+        "gentorch: error: --device cuda: CUDA is not available"
+    )
+    assert _train(tmp_path / "run", "--device", "gpu") == 2
+    assert "--device 'gpu': expected a device such as cpu, cuda" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_run_of_another_family_is_named(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from gentorch.training import save_checkpoint
+
+    # what `gentorch train gan` leaves: run.json and a checkpoint without a VAE config
+    (tmp_path / "run.json").write_text(json.dumps({"data": {"dataset": "mnist"}}))
+    save_checkpoint(
+        tmp_path / "checkpoint.safetensors",
+        {"generator": nn.Linear(2, 2)},
+        metadata={"config": {"generator_class": "SNGANGenerator"}, "epoch": 1},
+    )
+    # before: KeyError: 'model_class', with a traceback
+    assert main(["eval", "vae", "--run", str(tmp_path), "--k", "5"]) == 2
+    assert capsys.readouterr().err.startswith(f"gentorch: error: --run '{tmp_path}': not a VAE run")
+
+
+def test_eval_prints_the_kl_of_each_latent_dimension(
+    trained: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = trained / "kl_eval.json"
+    assert (
+        main(["eval", "vae", "--run", str(trained), "--k", "4", "--limit", "50", "--out", str(out)])
+        == 0
+    )
+    line = next(s for s in capsys.readouterr().out.splitlines() if s.startswith("KL per latent"))
+    printed = [float(v) for v in line.split(":")[1].split()]
+    assert printed == pytest.approx(json.loads(out.read_text())["kl_per_dimension"], abs=0.006)
+    assert len(printed) == 2
+
+
+def test_input_noise_trains_a_denoising_vae(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert _train(tmp_path, "--input-noise", "0.3", "--epochs", "1") == 0
+    assert read_checkpoint_metadata(tmp_path)["config"]["input_noise"] == 0.3
+    capsys.readouterr()
+    assert main(["denoise", "vae", "--run", str(tmp_path), "--noise", "0.3", "--n", "4"]) == 0
+    out = capsys.readouterr().out
+    assert "PSNR noisy" in out
+    assert "trained on clean inputs" not in out
+    assert _train(tmp_path / "bad", "--input-noise", "-0.1") == 2
+    assert "--input-noise: expected a finite value >= 0, got -0.1" in capsys.readouterr().err
+
+
+def test_denoise_says_when_the_model_was_trained_on_clean_inputs(
+    trained: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = trained / "dn.png"
+    assert main(["denoise", "vae", "--run", str(trained), "--n", "4", "--out", str(out)]) == 0
+    assert "note: this model was trained on clean inputs" in capsys.readouterr().out

@@ -25,7 +25,12 @@ class UsageError(Exception):
     """A bad command-line value: printed as ``gentorch: error: ...``, exit status 2."""
 
 
-def add_run_args(p: argparse.ArgumentParser, family: str, seed_help: str) -> None:
+def add_run_args(
+    p: argparse.ArgumentParser,
+    family: str,
+    seed_help: str,
+    out_help: str = "output file (default: inside --run)",
+) -> None:
     """Options of a command that reads the folder written by ``gentorch train <family>``:
     ``--run`` (default ``runs/<family>``), ``--out``, ``--device``, ``--seed``, ``--data-dir``."""
     p.add_argument(
@@ -34,7 +39,7 @@ def add_run_args(p: argparse.ArgumentParser, family: str, seed_help: str) -> Non
         default=f"runs/{family}",
         help=f"folder written by `gentorch train {family}`",
     )
-    p.add_argument("--out", default=None, help="output file (default: inside --run)")
+    p.add_argument("--out", default=None, help=out_help)
     p.add_argument("--device", default=None, help="cpu, cuda, mps (default: cuda if available)")
     p.add_argument("--seed", type=int, default=0, help=seed_help)
     p.add_argument("--data-dir", default=None, help="datasets folder (default: $GENTORCH_DATA)")
@@ -89,10 +94,64 @@ def guard(command: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Na
 
 
 def select_device(name: str | None) -> torch.device:
-    """The device named by ``--device``; unset: CUDA if available, else the CPU."""
+    """The device named by ``--device``; unset: CUDA if available, else the CPU. A
+    :class:`UsageError` naming ``--device`` for a name torch does not know or a device this
+    machine (or this torch build) does not have."""
     if name is None:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise UsageError(
+            f"--device {name!r}: expected a device such as cpu, cuda, cuda:1 or mps"
+        ) from None
+    if device.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0:
+            raise UsageError(
+                f"--device {name}: CUDA is not available here (torch {torch.__version__}, "
+                f"built {'with' if torch.backends.cuda.is_built() else 'without'} CUDA); "
+                "use --device cpu"
+            )
+        if device.index is not None and device.index >= count:
+            raise UsageError(f"--device {name}: this machine has {count} CUDA device(s)")
+    if device.type == "mps" and not torch.backends.mps.is_available():
+        raise UsageError(f"--device {name}: MPS is not available here; use --device cpu")
+    return device
+
+
+def out_folder(flag: str, value: str | Path) -> Path:
+    """The output folder named by ``flag``, checked before any work: a :class:`UsageError`
+    naming the flag if it is an existing file or inside one."""
+    path = Path(value)
+    if path.exists() and not path.is_dir():
+        raise UsageError(f"{flag} {str(value)!r}: an existing file; expected a folder")
+    _check_parents(flag, path)
+    return path
+
+
+def out_file(flag: str, value: str | Path, suffix: str) -> Path:
+    """The output file named by ``flag``, checked before any work: a :class:`UsageError`
+    naming the flag unless it ends in ``suffix`` and can be created (not an existing folder,
+    not inside a file)."""
+    path = Path(value)
+    if path.is_dir():
+        raise UsageError(f"{flag} {str(value)!r}: an existing folder; expected a {suffix} file")
+    if path.suffix.lower() != suffix:
+        raise UsageError(f"{flag} {str(value)!r}: expected a file name ending in {suffix}")
+    _check_parents(flag, path)
+    return path
+
+
+def _check_parents(flag: str, path: Path) -> None:
+    """The nearest existing parent of ``path`` must be a folder (else mkdir fails later)."""
+    for parent in path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise UsageError(
+                    f"{flag} {str(path)!r}: cannot be created, {str(parent)!r} is a file"
+                )
+            return
 
 
 def positive(flag: str, value: int) -> int:
@@ -117,6 +176,7 @@ def png_out(out: str | None, default: Path) -> Path:
         raise UsageError(
             f"--out {out!r}: expected a file name ending in .png (pictures are written as PNG)"
         )
+    _check_parents("--out", path)
     return path
 
 

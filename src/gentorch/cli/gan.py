@@ -28,6 +28,8 @@ from gentorch.cli._common import (
     add_train_run_group,
     check_tensorboard,
     guard,
+    out_file,
+    out_folder,
     png_out,
     positive,
     select_device,
@@ -62,14 +64,14 @@ def register(families: dict[str, argparse._SubParsersAction[argparse.ArgumentPar
     p.set_defaults(run=guard(_eval))
 
     p = _add(families, "train", "classifier", "train the LeNet used by FLD and IS")
-    p.add_argument("--dataset", choices=_DATASETS, default="mnist")
+    p.add_argument("--dataset", choices=_DATASETS, default="mnist", help="training images")
     p.add_argument("--data-dir", default=None, help="datasets folder (default: $GENTORCH_DATA)")
     p.add_argument("--limit", type=int, default=None, help="train on the first N images only")
-    p.add_argument("--epochs", type=int, default=8)
-    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--epochs", type=int, default=8, help="passes over the data")
+    p.add_argument("--batch-size", type=int, default=128, help="images per step")
     p.add_argument("--lr", type=float, default=1e-3, help="initial Adam learning rate")
     p.add_argument("--max-shift", type=int, default=1, help="random shifts, in pixels")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="seeds weights, batches and shifts")
     p.add_argument("--device", default=None, help="cpu, cuda, mps (default: cuda if available)")
     p.add_argument("--threads", type=int, default=None, help="CPU threads for torch")
     p.add_argument(
@@ -99,7 +101,7 @@ def _train_parser(p: argparse.ArgumentParser) -> None:
     from gentorch.training.gan import ADAM_SETTINGS
 
     data = p.add_argument_group("data")
-    data.add_argument("--dataset", choices=_DATASETS, default="mnist")
+    data.add_argument("--dataset", choices=_DATASETS, default="mnist", help="training images")
     data.add_argument("--data-dir", default=None, help="datasets folder (default: $GENTORCH_DATA)")
     data.add_argument("--limit", type=int, default=None, help="train on the first N images only")
     model = p.add_argument_group("model")
@@ -115,11 +117,16 @@ def _train_parser(p: argparse.ArgumentParser) -> None:
         default=64,
         help="base channels; 64 is the paper's size (resnet: D 2x, G 4x this, i.e. 128 and 256)",
     )
-    model.add_argument("--latent-dim", type=int, default=128)
+    model.add_argument("--latent-dim", type=int, default=128, help="size of the latent code z")
     model.add_argument(
         "--no-sn", action="store_true", help="plain discriminator (no spectral normalization)"
     )
-    model.add_argument("--n-power-iterations", type=int, default=1)
+    model.add_argument(
+        "--n-power-iterations",
+        type=int,
+        default=1,
+        help="power-iteration steps per discriminator forward (spectral norm)",
+    )
     objective = p.add_argument_group("objective and optimisation")
     settings = ", ".join(
         f"{k}: lr {s.lr:g}, betas ({s.beta1}, {s.beta2}), n_dis {s.n_dis}"
@@ -128,15 +135,20 @@ def _train_parser(p: argparse.ArgumentParser) -> None:
     objective.add_argument(
         "--setting", choices=tuple(ADAM_SETTINGS), default="C", help=f"Adam setting ({settings})"
     )
-    objective.add_argument("--loss", choices=GAN_LOSSES, default="hinge")
+    objective.add_argument("--loss", choices=GAN_LOSSES, default="hinge", help="GAN loss")
     objective.add_argument("--lr", type=float, default=None, help="override the setting's lr")
     objective.add_argument("--beta1", type=float, default=None, help="override the setting's")
     objective.add_argument("--beta2", type=float, default=None, help="override the setting's")
     objective.add_argument("--n-dis", type=int, default=None, help="override the setting's")
-    objective.add_argument("--ema-decay", type=float, default=0.999)
-    objective.add_argument("--epochs", type=int, default=10)
-    objective.add_argument("--batch-size", type=int, default=64)
-    objective.add_argument("--seed", type=int, default=0)
+    objective.add_argument(
+        "--ema-decay",
+        type=float,
+        default=0.999,
+        help="decay of the generator's exponential moving average (0: no averaging)",
+    )
+    objective.add_argument("--epochs", type=int, default=10, help="passes over the data")
+    objective.add_argument("--batch-size", type=int, default=64, help="images per step")
+    objective.add_argument("--seed", type=int, default=0, help="seeds weights, batches, noise")
     evaluation = p.add_argument_group("evaluation every epoch")
     evaluation.add_argument(
         "--classifier",
@@ -181,6 +193,40 @@ def _classifier(spec: str | None, dataset: str, device: torch.device) -> Any:
 
 
 # ----------------------------------------------------------------------------------- train
+def _check_resume(out: Path, args: argparse.Namespace) -> None:
+    """``--resume`` continues the run in ``out`` only on its own data, with its own classifier,
+    for more epochs: each difference is named by its flag, before any data is read."""
+    from gentorch.training import read_checkpoint_metadata
+
+    if not (out / "run.json").is_file() or not (out / "checkpoint.safetensors").is_file():
+        raise UsageError(f"--resume: no run in {str(out)!r} to continue")
+    info = json.loads((out / "run.json").read_text())
+    trained = {
+        "--dataset": info["data"]["dataset"],
+        "--limit": info["data"].get("limit"),
+        "--classifier": info.get("classifier"),
+    }
+    given = {"--dataset": args.dataset, "--limit": args.limit, "--classifier": args.classifier}
+    differences = [
+        f"{flag} {'unset' if trained[flag] is None else trained[flag]} (given: "
+        f"{'unset' if given[flag] is None else given[flag]})"
+        for flag in given
+        if given[flag] != trained[flag]
+    ]
+    if differences:
+        raise UsageError(
+            f"--resume: the run in {str(out)!r} was trained with "
+            + ", ".join(differences)
+            + "; resume it with the same settings"
+        )
+    epoch = int(read_checkpoint_metadata(out)["epoch"])
+    if args.epochs <= epoch:
+        raise UsageError(
+            f"--epochs {args.epochs}: the run in {str(out)!r} is already at epoch {epoch}; "
+            "ask for more epochs to continue it"
+        )
+
+
 def _train(args: argparse.Namespace) -> int:
     from gentorch import data
     from gentorch.evaluation.frechet import frechet_distance
@@ -192,7 +238,7 @@ def _train(args: argparse.Namespace) -> int:
         SNGANResNetGenerator,
     )
     from gentorch.plotting import save_image_grid
-    from gentorch.training import History, TrainConfig, fit
+    from gentorch.training import History, TrainConfig, fit, write_atomic
     from gentorch.training.gan import GANTask
 
     _positive_options(
@@ -207,11 +253,11 @@ def _train(args: argparse.Namespace) -> int:
             raise UsageError(f"{flag}: expected a float in [0, 1), got {value}")
     if not 0 <= args.ema_decay < 1:
         raise UsageError(f"--ema-decay: expected a float in [0, 1), got {args.ema_decay}")
-    set_threads(args.threads)
     device = select_device(args.device)
-    out = Path(args.out)
-    if args.resume and not (out / "checkpoint.safetensors").is_file():
-        raise FileNotFoundError(f"--resume: no checkpoint.safetensors in {out} to continue")
+    out = out_folder("--out", args.out)
+    if args.resume:
+        _check_resume(out, args)
+    set_threads(args.threads)
     train_x, _ = data.load(args.dataset, "train", args.data_dir)
     test_x, _ = data.load(args.dataset, "test", args.data_dir)
     if args.limit is not None:
@@ -261,14 +307,14 @@ def _train(args: argparse.Namespace) -> int:
         val_samples=args.val_samples,
         evaluator=evaluator,
     )
-    out.mkdir(parents=True, exist_ok=True)
-    run_info = {
-        "data": {"dataset": args.dataset, "data_dir": args.data_dir, "limit": args.limit},
-        "classifier": args.classifier,
-    }
-    run_json = out / "run.json"
-    run_json.write_text(json.dumps(run_info, indent=1))
-    _wrote(run_json)
+    if not args.resume:  # (a resumed run keeps its run.json, checked by _check_resume)
+        run_info = {
+            "data": {"dataset": args.dataset, "data_dir": args.data_dir, "limit": args.limit},
+            "classifier": args.classifier,
+        }
+        run_json = out / "run.json"
+        write_atomic(run_json, json.dumps(run_info, indent=1).encode())
+        _wrote(run_json)
 
     def on_epoch_end(epoch: int, history: History) -> None:
         _wrote(save_image_grid(task.fixed_samples(), out / "samples" / f"epoch_{epoch:03d}.png"))
@@ -374,8 +420,10 @@ def _sample(args: argparse.Namespace) -> int:
 def _eval(args: argparse.Namespace) -> int:
     from gentorch import data
     from gentorch.evaluation.gan_metrics import classifier_inception_score, fld
+    from gentorch.training import write_atomic
 
     positive("--n", args.n)
+    out = out_file("--out", args.out, ".json") if args.out else Path(args.run_dir) / "eval.json"
     device = select_device(args.device)
     generator, info = _load_generator(args.run_dir, device, args.raw)
     dataset = info["data"]["dataset"]
@@ -399,9 +447,7 @@ def _eval(args: argparse.Namespace) -> int:
         f"FLD {result['fld']:.4f} (real test vs train: {result['real_fld_test_vs_train']:.4f})  "
         f"IS {result['is']:.3f} (real test: {result['real_is_test']:.3f})  on {n} images"
     )
-    out = Path(args.out) if args.out else Path(args.run_dir) / "eval.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=1))
+    write_atomic(out, json.dumps(result, indent=1).encode())
     _wrote(out)
     return 0
 
@@ -417,9 +463,8 @@ def _train_classifier(args: argparse.Namespace) -> int:
     )
 
     _positive_options(args, "limit", "epochs", "batch_size")
-    out = Path(args.out or f"runs/classifier/lenet_{args.dataset}.safetensors")
-    if out.is_dir() or out.suffix != ".safetensors":
-        raise UsageError(f"--out {str(out)!r}: expected a file name ending in .safetensors")
+    default = f"runs/classifier/lenet_{args.dataset}.safetensors"
+    out = out_file("--out", args.out or default, ".safetensors")
     set_threads(args.threads)
     device = select_device(args.device)
     x, y = data.load(args.dataset, "train", args.data_dir)

@@ -31,6 +31,8 @@ from gentorch.cli._common import (
     add_train_run_group,
     check_tensorboard,
     guard,
+    out_file,
+    out_folder,
     png_out,
     positive,
     select_device,
@@ -112,7 +114,12 @@ def register(families: dict[str, argparse._SubParsersAction[argparse.ArgumentPar
     p.set_defaults(run=guard(_interpolate))
 
     p = _add(families, "plot-latent", "the 2-D latent manifold and the class-coloured scatter")
-    _run_args(p)
+    add_run_args(
+        p,
+        "vae",
+        seed_help="seed of the random draws",
+        out_help="output folder for latent_manifold.png and latent_scatter.png (default: --run)",
+    )
     p.add_argument("--grid", type=int, default=20, help="manifold grid size (grid x grid)")
     p.add_argument(
         "--label",
@@ -218,6 +225,13 @@ def _train_parser(p: argparse.ArgumentParser) -> None:
         "--free-bits", type=float, default=0.0, help="KL floor in nats per latent dimension"
     )
     objective.add_argument("--iwae-k", type=int, default=1, help="IWAE samples (1: the ELBO)")
+    objective.add_argument(
+        "--input-noise",
+        type=float,
+        default=0.0,
+        help="std of the Gaussian noise added to the training inputs, scored against the clean "
+        "ones: a denoising VAE for `gentorch denoise vae` (0: clean inputs)",
+    )
     objective.add_argument("--epochs", type=int, default=20, help="passes over the data")
     objective.add_argument("--batch-size", type=int, default=128, help="examples per step")
     objective.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate")
@@ -366,11 +380,18 @@ def _load_run(run: str | Path, device: str | None) -> tuple[VAE, dict[str, Any]]
             "`gentorch train vae --out DIR`"
         )
     info = json.loads((folder / "run.json").read_text())
+    device_ = select_device(device)
     meta = read_checkpoint_metadata(folder)
-    model_class = getattr(models, meta["config"]["model_class"])
+    name = meta.get("config", {}).get("model_class")
+    if not isinstance(name, str) or name not in ("VAE", "ConvVAE", "ConditionalVAE"):
+        raise UsageError(
+            f"--run {str(folder)!r}: not a VAE run (its checkpoint holds no VAE); expected a "
+            "folder written by `gentorch train vae` (a GAN run is read by the `gan` commands)"
+        )
+    model_class = getattr(models, name)
     model = cast("VAE", model_class.from_config(meta["config"]["model"]))
     load_checkpoint(folder, {"model": model})
-    return model.to(select_device(device)).eval(), info
+    return model.to(device_).eval(), info
 
 
 def _num_classes(data: _Data, dataset: str) -> int:
@@ -424,8 +445,10 @@ def _test_labels(data: _Data, info: dict[str, Any]) -> Tensor:
 
 # ---------------------------------------------------------------------------------- commands
 def _check_train_options(args: argparse.Namespace) -> None:
-    """Reject bad numeric flags by their names, before any data is read."""
+    """Reject bad flags by their names, before any data is read."""
     check_tensorboard(args)
+    out_folder("--out", args.out)
+    select_device(args.device)
     for flag in ("--epochs", "--batch-size", "--iwae-k"):
         positive(flag, getattr(args, flag[2:].replace("-", "_")))
     if args.latent_dim is not None:
@@ -435,11 +458,71 @@ def _check_train_options(args: argparse.Namespace) -> None:
     # (written as `not x > 0` so that NaN is rejected too)
     if not args.lr > 0 or math.isinf(args.lr):
         raise UsageError(f"--lr: expected a finite learning rate > 0, got {args.lr}")
-    for flag, value in (("--beta", args.beta), ("--free-bits", args.free_bits)):
+    for flag, value in (
+        ("--beta", args.beta),
+        ("--free-bits", args.free_bits),
+        ("--input-noise", args.input_noise),
+    ):
         if not value >= 0 or math.isinf(value):
             raise UsageError(f"{flag}: expected a finite value >= 0, got {value}")
     if not 0 <= args.lr_final <= 1:
         raise UsageError(f"--lr-final: expected a fraction of --lr in [0, 1], got {args.lr_final}")
+    if args.dataset not in _NAMED_DATASETS and not Path(args.dataset).exists():
+        raise UsageError(
+            f"--dataset {args.dataset!r}: not one of {', '.join(_NAMED_DATASETS)}, and no such "
+            "file or folder"
+        )
+
+
+# run.json's data settings, by the flag that sets each (the data folder may move between runs)
+_DATA_FLAGS = {
+    "dataset": "--dataset",
+    "binarize": "--binarize",
+    "label_column": "--label-column",
+    "exclude_class": "--exclude-class",
+}
+
+
+def _check_resume(out: Path, spec: dict[str, Any], args: argparse.Namespace) -> None:
+    """``--resume`` continues the run in ``out`` only on its own data and model, for more
+    epochs: each difference is named by its flag, before any data is read or file written."""
+    from gentorch.training import read_checkpoint_metadata
+
+    if not (out / "run.json").is_file() or not (out / "checkpoint.safetensors").is_file():
+        raise UsageError(f"--resume: no run in {str(out)!r} to continue")
+    info = json.loads((out / "run.json").read_text())
+    given = {flag: spec[key] for key, flag in _DATA_FLAGS.items()}
+    given |= {"--preset": args.preset, "--conditional": args.conditional}
+    trained = {flag: info["data"].get(key) for key, flag in _DATA_FLAGS.items()}
+    trained |= {"--preset": info.get("preset"), "--conditional": bool(info.get("conditional"))}
+    for settings in (given, trained):  # (no binarization reads "none" on the command line)
+        settings["--binarize"] = settings["--binarize"] or "none"
+    differences = [
+        f"{flag} {_flag_value(trained[flag])} (given: {_flag_value(given[flag])})"
+        for flag in given
+        if given[flag] != trained[flag]
+    ]
+    if differences:
+        raise UsageError(
+            f"--resume: the run in {str(out)!r} was trained with "
+            + ", ".join(differences)
+            + "; resume it with the same settings"
+        )
+    epoch = int(read_checkpoint_metadata(out)["epoch"])
+    if args.epochs <= epoch:
+        raise UsageError(
+            f"--epochs {args.epochs}: the run in {str(out)!r} is already at epoch {epoch}; "
+            "ask for more epochs to continue it"
+        )
+
+
+def _flag_value(value: object) -> str:
+    """How a setting reads on the command line: ``unset``, ``on``/``off`` or the value."""
+    if value is None:
+        return "unset"
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    return str(value)
 
 
 def _train(args: argparse.Namespace) -> int:
@@ -454,6 +537,8 @@ def _train(args: argparse.Namespace) -> int:
         "label_column": args.label_column,
         "exclude_class": args.exclude_class,
     }
+    if args.resume:
+        _check_resume(out, spec, args)
     set_threads(args.threads)
     torch.manual_seed(args.seed)
     data = _load_data(spec)
@@ -477,6 +562,7 @@ def _train(args: argparse.Namespace) -> int:
         kl_warmup_steps=args.kl_warmup,
         free_bits=args.free_bits,
         iwae_k=args.iwae_k,
+        input_noise=args.input_noise,
         compile=args.compile,
     )
     config = TrainConfig(
@@ -490,16 +576,6 @@ def _train(args: argparse.Namespace) -> int:
         tensorboard=args.tensorboard,
     )
     resume = out if args.resume else None
-    if resume is not None and not (out / "run.json").is_file():
-        raise UsageError(f"--resume: no run in {str(out)!r} to continue")
-    if resume is not None:
-        was_conditional = bool(json.loads((out / "run.json").read_text()).get("conditional"))
-        if was_conditional != args.conditional:
-            raise UsageError(
-                f"--resume: the run in {str(out)!r} was trained "
-                f"{'with' if was_conditional else 'without'} --conditional; resume it with the "
-                "same settings"
-            )
     run_info: dict[str, Any] = {
         "data": spec,
         "image_shape": data.image_shape,
@@ -510,7 +586,9 @@ def _train(args: argparse.Namespace) -> int:
         assert data.train_y is not None
         trained = sorted(int(c) for c in data.train_y.unique())
         run_info |= {"conditional": True, "num_classes": num_classes, "trained_classes": trained}
-    _write_text(out / "run.json", json.dumps(run_info, indent=1))
+    if resume is None:  # (a resumed run keeps its run.json, checked by _check_resume)
+        _write_text(out / "run.json", json.dumps(run_info, indent=1))
+        print(f"wrote {out / 'run.json'}")
     # The engine hands labels to VAETask, which passes them on as model.loss(x, y).
     train_y, test_y = (data.train_y, data.test_y) if num_classes is not None else (None, None)
     history = fit(
@@ -567,6 +645,7 @@ def _eval(args: argparse.Namespace) -> int:
         value = getattr(args, flag[2:].replace("-", "_"))
         if value is not None:
             positive(flag, value)
+    out = out_file("--out", args.out, ".json") if args.out else Path(args.run_dir) / "eval.json"
     model, info = _load_run(args.run_dir, args.device)
     device = next(model.parameters()).device
     cvae = _as_conditional(model)
@@ -606,7 +685,7 @@ def _eval(args: argparse.Namespace) -> int:
     print(f"test ELBO      {elbo:.2f} +- {elbo_se:.2f} nats ({test_x.shape[0]} examples)")
     print(f"NLL (IWAE k={args.k}) {nll_mean:.2f} +- {nll_se:.2f} nats")
     print(f"active units   {result['active_units']} of {result['latent_dim']}")
-    out = Path(args.out) if args.out else Path(args.run_dir) / "eval.json"
+    print("KL per latent dimension (nats): " + " ".join(f"{v:.2f}" for v in kl.tolist()))
     _write_text(out, json.dumps(result, indent=1))
     print(f"wrote {out}")
     return 0
@@ -682,13 +761,18 @@ def _interpolate(args: argparse.Namespace) -> int:
 
 
 def _plot_latent(args: argparse.Namespace) -> int:
+    if args.out is not None and Path(args.out).suffix.lower() == ".png":
+        raise UsageError(
+            f"--out {args.out!r}: plot-latent writes latent_manifold.png and latent_scatter.png "
+            "into a folder; expected a folder name"
+        )
+    folder = out_folder("--out", args.out) if args.out else Path(args.run_dir)
     model, info = _load_run(args.run_dir, args.device)
     latent_dim = int(model.latent_dim)
     if latent_dim != 2:
         raise UsageError(f"plot-latent: needs a model with latent_dim 2, this one has {latent_dim}")
     label = _checked_label(args.label, model, args.run_dir)
     shape = _image_shape(info)
-    folder = Path(args.out) if args.out else Path(args.run_dir)
     _picture_manifolds(model, shape, positive("--grid", args.grid), folder, label, info)
     data = _load_data(_data_spec(info, args))
     if data.test_y is None:
@@ -737,6 +821,7 @@ def _anomaly(args: argparse.Namespace) -> int:
 
 def _denoise(args: argparse.Namespace) -> int:
     from gentorch.evaluation import denoise, psnr
+    from gentorch.training import read_checkpoint_metadata
 
     out = png_out(args.out, Path(args.run_dir) / "denoising.png")
     model, info = _load_run(args.run_dir, args.device)
@@ -755,6 +840,12 @@ def _denoise(args: argparse.Namespace) -> int:
     restored = denoise(model, noisy, labels=labels)
     before, after = psnr(clean, noisy), psnr(clean, restored)
     print(f"PSNR noisy {before:.2f} dB -> denoised {after:.2f} dB (noise std {args.noise})")
+    trained_noise = read_checkpoint_metadata(args.run_dir)["config"].get("input_noise", 0.0)
+    if trained_noise == 0:
+        print(
+            "note: this model was trained on clean inputs; a denoising VAE (`gentorch train vae "
+            f"--input-noise {args.noise:g}`) learns to remove such noise"
+        )
     shape = info.get("image_shape")
     if shape is not None:
         n = min(positive("--n", args.n), clean.shape[0])
