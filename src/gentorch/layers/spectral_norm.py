@@ -441,10 +441,11 @@ class SpectralNorm(nn.Module):
 
         Matrix mode: ``torch.linalg.matrix_norm(W, ord=2)``. Operator mode: the FFT method when it
         is exact (circular padding, stride 1, output size = input size), otherwise Lanczos
-        bidiagonalization of the operator run to convergence (relative change < 1e-8).
+        bidiagonalization of the operator run to convergence (residual < 1e-8 of sigma). Computed
+        in float64 (float32 on MPS), then rounded to the returned dtype.
 
         Returns:
-            A detached 0-dim tensor, in at least float32.
+            A detached 0-dim tensor, in the weight's dtype or float32 if that is narrower.
 
         Example:
             >>> import torch
@@ -452,7 +453,8 @@ class SpectralNorm(nn.Module):
             >>> from gentorch.layers import SpectralNorm
             >>> layer = SpectralNorm(nn.Linear(20, 10))
             >>> W = layer.module.weight.detach()
-            >>> bool(layer.exact_sigma() == torch.linalg.matrix_norm(W, ord=2))
+            >>> exact = torch.linalg.matrix_norm(W.double(), ord=2)  # in float64
+            >>> bool(layer.exact_sigma() == exact.float())
             True
         """
         weight = self._weight().detach()
