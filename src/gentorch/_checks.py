@@ -33,9 +33,14 @@ def check_real(name: str, value: object) -> float:
     """``value`` as a float if it is a finite real number (not a bool); else an error naming it."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name}: expected a real number, got {type(value).__name__} {value!r}")
-    if not math.isfinite(value):
-        raise ValueError(f"{name}: expected a finite number, got {value!r}")
-    return float(value)
+    try:
+        as_float = float(value)
+    except OverflowError:  # an int or Fraction beyond the float range
+        as_float = math.inf
+    if not math.isfinite(as_float):
+        shown = f"{value!r:.60}" + ("..." if len(repr(value)) > 60 else "")
+        raise ValueError(f"{name}: expected a finite number, got {shown}")
+    return as_float
 
 
 def check_positive_int(name: str, value: object, meaning: str = "") -> int:

@@ -182,8 +182,8 @@ def gaussian_kl_free_bits(
         ``(L,)`` for ``"none"``, otherwise a scalar tensor.
 
     Raises:
-        ValueError: ``free_bits`` negative, not finite or not a number, an input with no row
-            or no latent dimension, or as :func:`gaussian_kl`.
+        ValueError: ``free_bits`` negative, not finite, not a number or beyond the inputs'
+            dtype, an input with no row or no latent dimension, or as :func:`gaussian_kl`.
         TypeError: as :func:`gaussian_kl`.
 
     Example:
@@ -213,6 +213,12 @@ def gaussian_kl_free_bits(
             f"shape {tuple(kl.shape)}"
         )
     n_rows = kl.numel() // L
+    largest = torch.finfo(kl.dtype).max
+    if free_bits > largest:
+        raise ValueError(
+            f"free_bits: expected at most the largest {kl.dtype} ({largest:.4g}), the inputs' "
+            f"dtype, got {free_bits!r}"
+        )
     # KL_j = mean over rows; floored at free_bits with zero gradient where KL_j <= free_bits
     kl_dim = kl.reshape(-1, L).mean(dim=0)
     floored = torch.where(kl_dim > free_bits, kl_dim, torch.full_like(kl_dim, float(free_bits)))

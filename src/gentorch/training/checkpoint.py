@@ -437,8 +437,13 @@ def _compare(name: str, expected: Mapping[str, Tensor], saved: Mapping[str, Tens
 # are tagged so that they come back as they were.
 def _encode(obj: Any, prefix: str, tensors: dict[str, Tensor]) -> Any:
     if isinstance(obj, Tensor):
-        tensors[prefix] = obj
-        return {"__tensor__": prefix}
+        # the path names the tensor in the file; keys 0 and "0" (or "a/b" and {"a": {"b"}})
+        # give the same path, so a repeated one gets a suffix (the JSON keeps the exact name)
+        name, i = prefix, 1
+        while name in tensors:
+            name, i = f"{prefix}#{i}", i + 1
+        tensors[name] = obj
+        return {"__tensor__": name}
     if isinstance(obj, Mapping):
         if all(isinstance(k, str) and not k.startswith("__") for k in obj):
             return {k: _encode(v, f"{prefix}/{k}", tensors) for k, v in obj.items()}
