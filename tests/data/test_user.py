@@ -63,6 +63,15 @@ def test_npy_rejects_bad_shapes_and_values(tmp_path: Path) -> None:
         DatasetError, match=r"2 values are NaN or infinite \(first at row 2, feature 1\)"
     ):
         load_array(tmp_path / "nan.npy")
+    # finite, but beyond float32 (before: reported as "NaN or infinite" after the cast)
+    big = np.ones((3, 2))
+    big[1, 1] = -1e300
+    np.save(tmp_path / "big.npy", big)
+    with pytest.raises(
+        DatasetError,
+        match=r"1 values are beyond the float32 range \(first at row 1, feature 1: -1e\+300\)",
+    ):
+        load_array(tmp_path / "big.npy")
     np.save(tmp_path / "str.npy", np.array([["a", "b"]]))
     with pytest.raises(DatasetError, match="expected a numeric array"):
         load_array(tmp_path / "str.npy")

@@ -123,13 +123,23 @@ def load_array(
                 f"label_column: {label_column!r} is the only column of {path}, which leaves no "
                 f"features; expected at least one other column"
             )
-    x = table.reshape(len(table), -1).astype(np.float32)
-    bad = ~np.isfinite(x)
+    flat = table.reshape(len(table), -1)
+    bad = ~np.isfinite(flat)
     if bad.any():
         row, col = (int(i) for i in np.argwhere(bad)[0])
         raise DatasetError(
             f"{path}: {int(bad.sum())} values are NaN or infinite (first at row {row}, "
             f"feature {col}); remove or impute them first"
+        )
+    with np.errstate(over="ignore"):
+        x = flat.astype(np.float32)
+    # finite values beyond float32's range (|x| > 3.4e38) would become inf when converted
+    too_large = ~np.isfinite(x)
+    if too_large.any():
+        row, col = (int(i) for i in np.argwhere(too_large)[0])
+        raise DatasetError(
+            f"{path}: {int(too_large.sum())} values are beyond the float32 range (first at row "
+            f"{row}, feature {col}: {float(flat[row, col]):g}); rescale the data first"
         )
     return torch.from_numpy(x), labels
 
