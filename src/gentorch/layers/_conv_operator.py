@@ -179,6 +179,13 @@ def output_shape(conv: _ConvNd, input_shape: tuple[int, ...]) -> tuple[int, ...]
                 f"input_shape: {type(conv).__name__} cannot be applied to an input of shape "
                 f"{input_shape}: {err}"
             ) from None
+    if y.numel() == 0:
+        # (a float32 grouped transposed convolution returns an empty output here where float64
+        # and the ungrouped layer raise)
+        raise ValueError(
+            f"input_shape: {type(conv).__name__} gives an empty output, of shape "
+            f"{tuple(y.shape[1:])}, on an input of shape {input_shape}"
+        )
     return tuple(y.shape[1:])
 
 
