@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -118,6 +120,48 @@ def select_device(name: str | None) -> torch.device:
     if device.type == "mps" and not torch.backends.mps.is_available():
         raise UsageError(f"--device {name}: MPS is not available here; use --device cpu")
     return device
+
+
+def check_resume(
+    out: Path,
+    epochs: int,
+    run_settings: Callable[[dict[str, Any]], dict[str, object]],
+    given: dict[str, object],
+) -> None:
+    """``--resume`` continues the run in ``out`` only with the settings it was trained with and
+    for more epochs: a :class:`UsageError` naming each difference by its flag, before any data
+    is read or file written. ``run_settings`` maps the run's ``run.json`` to ``{flag: value}``
+    for the flags in ``given``."""
+    from gentorch.training import read_checkpoint_metadata
+
+    if not (out / "run.json").is_file() or not (out / "checkpoint.safetensors").is_file():
+        raise UsageError(f"--resume: no run in {str(out)!r} to continue")
+    trained = run_settings(json.loads((out / "run.json").read_text()))
+    differences = [
+        f"{flag} {_flag_value(trained[flag])} (given: {_flag_value(value)})"
+        for flag, value in given.items()
+        if value != trained[flag]
+    ]
+    if differences:
+        raise UsageError(
+            f"--resume: the run in {str(out)!r} was trained with {', '.join(differences)}; "
+            "resume it with the same settings"
+        )
+    epoch = int(read_checkpoint_metadata(out)["epoch"])
+    if epochs <= epoch:
+        raise UsageError(
+            f"--epochs {epochs}: the run in {str(out)!r} is already at epoch {epoch}; ask for "
+            "more epochs to continue it"
+        )
+
+
+def _flag_value(value: object) -> str:
+    """How a setting reads on the command line: ``unset``, ``on``/``off`` or the value."""
+    if value is None:
+        return "unset"
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    return str(value)
 
 
 def out_folder(flag: str, value: str | Path) -> Path:

@@ -26,6 +26,7 @@ from gentorch.cli._common import (
     UsageError,
     add_run_args,
     add_train_run_group,
+    check_resume,
     check_tensorboard,
     guard,
     out_file,
@@ -194,37 +195,18 @@ def _classifier(spec: str | None, dataset: str, device: torch.device) -> Any:
 
 # ----------------------------------------------------------------------------------- train
 def _check_resume(out: Path, args: argparse.Namespace) -> None:
-    """``--resume`` continues the run in ``out`` only on its own data, with its own classifier,
-    for more epochs: each difference is named by its flag, before any data is read."""
-    from gentorch.training import read_checkpoint_metadata
+    """``--resume`` continues the run in ``out`` only on its own data, with its classifier."""
 
-    if not (out / "run.json").is_file() or not (out / "checkpoint.safetensors").is_file():
-        raise UsageError(f"--resume: no run in {str(out)!r} to continue")
-    info = json.loads((out / "run.json").read_text())
-    trained = {
-        "--dataset": info["data"]["dataset"],
-        "--limit": info["data"].get("limit"),
-        "--classifier": info.get("classifier"),
-    }
+    def trained(info: dict[str, Any]) -> dict[str, object]:
+        data = info["data"]
+        return {
+            "--dataset": data["dataset"],
+            "--limit": data.get("limit"),
+            "--classifier": info.get("classifier"),
+        }
+
     given = {"--dataset": args.dataset, "--limit": args.limit, "--classifier": args.classifier}
-    differences = [
-        f"{flag} {'unset' if trained[flag] is None else trained[flag]} (given: "
-        f"{'unset' if given[flag] is None else given[flag]})"
-        for flag in given
-        if given[flag] != trained[flag]
-    ]
-    if differences:
-        raise UsageError(
-            f"--resume: the run in {str(out)!r} was trained with "
-            + ", ".join(differences)
-            + "; resume it with the same settings"
-        )
-    epoch = int(read_checkpoint_metadata(out)["epoch"])
-    if args.epochs <= epoch:
-        raise UsageError(
-            f"--epochs {args.epochs}: the run in {str(out)!r} is already at epoch {epoch}; "
-            "ask for more epochs to continue it"
-        )
+    check_resume(out, args.epochs, trained, given)
 
 
 def _train(args: argparse.Namespace) -> int:

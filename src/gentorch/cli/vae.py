@@ -29,6 +29,7 @@ from gentorch.cli._common import (
     UsageError,
     add_run_args,
     add_train_run_group,
+    check_resume,
     check_tensorboard,
     guard,
     out_file,
@@ -484,45 +485,20 @@ _DATA_FLAGS = {
 
 
 def _check_resume(out: Path, spec: dict[str, Any], args: argparse.Namespace) -> None:
-    """``--resume`` continues the run in ``out`` only on its own data and model, for more
-    epochs: each difference is named by its flag, before any data is read or file written."""
-    from gentorch.training import read_checkpoint_metadata
-
-    if not (out / "run.json").is_file() or not (out / "checkpoint.safetensors").is_file():
-        raise UsageError(f"--resume: no run in {str(out)!r} to continue")
-    info = json.loads((out / "run.json").read_text())
+    """``--resume`` continues the run in ``out`` only on its own data and model."""
+    # (no binarization reads "none" on the command line)
     given = {flag: spec[key] for key, flag in _DATA_FLAGS.items()}
-    given |= {"--preset": args.preset, "--conditional": args.conditional}
-    trained = {flag: info["data"].get(key) for key, flag in _DATA_FLAGS.items()}
-    trained |= {"--preset": info.get("preset"), "--conditional": bool(info.get("conditional"))}
-    for settings in (given, trained):  # (no binarization reads "none" on the command line)
+    given |= {"--binarize": args.binarize, "--preset": args.preset}
+    given["--conditional"] = args.conditional
+
+    def trained(info: dict[str, Any]) -> dict[str, object]:
+        settings = {flag: info["data"].get(key) for key, flag in _DATA_FLAGS.items()}
         settings["--binarize"] = settings["--binarize"] or "none"
-    differences = [
-        f"{flag} {_flag_value(trained[flag])} (given: {_flag_value(given[flag])})"
-        for flag in given
-        if given[flag] != trained[flag]
-    ]
-    if differences:
-        raise UsageError(
-            f"--resume: the run in {str(out)!r} was trained with "
-            + ", ".join(differences)
-            + "; resume it with the same settings"
-        )
-    epoch = int(read_checkpoint_metadata(out)["epoch"])
-    if args.epochs <= epoch:
-        raise UsageError(
-            f"--epochs {args.epochs}: the run in {str(out)!r} is already at epoch {epoch}; "
-            "ask for more epochs to continue it"
-        )
+        settings |= {"--preset": info.get("preset")}
+        settings["--conditional"] = bool(info.get("conditional"))
+        return settings
 
-
-def _flag_value(value: object) -> str:
-    """How a setting reads on the command line: ``unset``, ``on``/``off`` or the value."""
-    if value is None:
-        return "unset"
-    if isinstance(value, bool):
-        return "on" if value else "off"
-    return str(value)
+    check_resume(out, args.epochs, trained, given)
 
 
 def _train(args: argparse.Namespace) -> int:
