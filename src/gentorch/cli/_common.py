@@ -1,5 +1,6 @@
 """What the model families' commands share: the help format, the ``--run`` and training-run
-options, error reporting, devices, thread counts, positive-integer and picture-path checks."""
+options, error reporting, devices, thread counts, ``--resume`` checks, and the checks of
+positive integers and output paths (each done before any work, named by its flag)."""
 
 from __future__ import annotations
 
