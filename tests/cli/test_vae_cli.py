@@ -544,3 +544,25 @@ def test_denoise_says_when_the_model_was_trained_on_clean_inputs(
     out = trained / "dn.png"
     assert main(["denoise", "vae", "--run", str(trained), "--n", "4", "--out", str(out)]) == 0
     assert "note: this model was trained on clean inputs" in capsys.readouterr().out
+
+
+def test_resume_names_objective_differences_by_flag(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert _train(tmp_path, "--hidden-dims", "16", "--epochs", "1", "--lr-decay", "cosine") == 0
+    capsys.readouterr()
+    base = ["--hidden-dims", "16", "--lr-decay", "cosine", "--resume"]
+    # before: "resume_from=...: task lr: checkpoint 0.001, now 0.01", in the library's terms
+    assert _train(tmp_path, *base, "--epochs", "2", "--lr", "0.01", "--batch-size", "32") == 2
+    assert capsys.readouterr().err == (
+        f"gentorch: error: --resume: the run in '{tmp_path}' was trained with --lr 0.001 "
+        "(given: 0.01), --batch-size 64 (given: 32); resume it with the same settings\n"
+    )
+    # a cosine schedule is planned over the run's epochs: it resumes, but does not extend
+    assert _train(tmp_path, *base, "--epochs", "2") == 2
+    assert "spans the --epochs 1 it was started with" in capsys.readouterr().err
+    assert (
+        _train(tmp_path, "--resume", "--hidden-dims", "16", "--epochs", "2", "--latent-dim", "3")
+        == 2
+    )
+    assert "another model (--preset, --latent-dim" in capsys.readouterr().err

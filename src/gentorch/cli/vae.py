@@ -501,6 +501,57 @@ def _check_resume(out: Path, spec: dict[str, Any], args: argparse.Namespace) -> 
     check_resume(out, args.epochs, trained, given)
 
 
+# VAETask settings (the checkpoint's "config") and TrainConfig ones, by flag; a setting absent
+# from an older checkpoint has the default
+_OBJECTIVE_FLAGS = {
+    "lr": ("--lr", None),
+    "lr_final": ("--lr-final", 0.0),
+    "beta": ("--beta", 1.0),
+    "kl_warmup_steps": ("--kl-warmup", 0),
+    "free_bits": ("--free-bits", 0.0),
+    "iwae_k": ("--iwae-k", 1),
+    "input_noise": ("--input-noise", 0.0),
+}
+
+
+def _check_resume_objective(
+    out: Path, config: dict[str, Any], args: argparse.Namespace, steps_per_epoch: int
+) -> None:
+    """The objective, model and batching of ``--resume`` must be the run's: each difference
+    named by its flag (the engine would refuse too, in the library's terms)."""
+    from gentorch.training import read_checkpoint_metadata
+
+    meta = read_checkpoint_metadata(out)
+    saved, saved_train = meta["config"], meta["train_config"]
+    differences = [
+        f"{flag} {saved.get(key, default)} (given: {config.get(key, default)})"
+        for key, (flag, default) in _OBJECTIVE_FLAGS.items()
+        if saved.get(key, default) != config.get(key, default)
+    ]
+    for key, flag in (("batch_size", "--batch-size"), ("seed", "--seed")):
+        if saved_train.get(key) != getattr(args, key):
+            differences.append(f"{flag} {saved_train.get(key)} (given: {getattr(args, key)})")
+    if (saved.get("model_class"), saved.get("model")) != (config["model_class"], config["model"]):
+        differences.append(
+            f"another model (--preset, --latent-dim, --hidden-dims, --likelihood): the run's is "
+            f"{saved.get('model_class')} {saved.get('model')}"
+        )
+    if differences:
+        raise UsageError(
+            f"--resume: the run in {str(out)!r} was trained with {', '.join(differences)}; "
+            "resume it with the same settings"
+        )
+    if saved.get("lr_decay_steps", 0) != config["lr_decay_steps"]:
+        planned = saved.get("lr_decay_steps", 0)
+        if not planned:
+            raise UsageError("--lr-decay cosine: the run was trained without it; resume without")
+        raise UsageError(
+            f"--epochs {args.epochs} with --lr-decay cosine: the run's cosine schedule spans the "
+            f"--epochs {planned // steps_per_epoch} it was started with, so it can be resumed up "
+            "to that epoch but not extended; train a new run for more epochs"
+        )
+
+
 def _train(args: argparse.Namespace) -> int:
     from gentorch.training import TrainConfig, VAETask, fit
 
@@ -526,9 +577,8 @@ def _train(args: argparse.Namespace) -> int:
         )
     num_classes = _num_classes(data, args.dataset) if args.conditional else None
     model = _build_model(args, data.train_x.shape[1], data.image_shape, num_classes)
-    steps = args.epochs * math.ceil(
-        data.train_x.shape[0] / positive("--batch-size", args.batch_size)
-    )
+    steps_per_epoch = math.ceil(data.train_x.shape[0] / positive("--batch-size", args.batch_size))
+    steps = args.epochs * steps_per_epoch
     task = VAETask(
         model,
         lr=args.lr,
@@ -551,6 +601,8 @@ def _train(args: argparse.Namespace) -> int:
         binarize=None if args.binarize == "none" else args.binarize,
         tensorboard=args.tensorboard,
     )
+    if args.resume:
+        _check_resume_objective(out, task.config(), args, steps_per_epoch)
     resume = out if args.resume else None
     run_info: dict[str, Any] = {
         "data": spec,
