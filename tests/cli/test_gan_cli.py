@@ -205,3 +205,23 @@ def test_outputs_inside_a_file_are_named_before_any_work(
         == 2
     )
     assert "is a file" in capsys.readouterr().err
+
+
+def test_resume_names_network_and_objective_differences_by_flag(
+    shared_data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    common = ["--limit", "64", "--latent-dim", "8", "--batch-size", "32", "--classifier", "none"]
+    common += ["--val-samples", "40", "--quiet", "--out", str(tmp_path)]
+    assert main(["train", "gan", "--epochs", "1", "--width", "2", *common]) == 0
+    capsys.readouterr()
+    # before: the loader's list of ~80 shape mismatches, or "task setting: checkpoint 'C', ..."
+    argv = ["train", "gan", "--resume", "--epochs", "2", *common]
+    assert main([*argv, "--width", "4", "--setting", "D"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"gentorch: error: --resume: the run in '{tmp_path}' was trained with ")
+    assert "other networks (--arch, --width, --latent-dim" in err
+    assert "--setting C (given: D); resume it with the same settings" in err
+    assert "--lr" not in err  # follows from --setting
+    assert main([*argv, "--width", "2", "--lr", "0.001"]) == 2
+    assert "--lr 0.0002 (given: 0.001)" in capsys.readouterr().err
+    assert main([*argv, "--width", "2"]) == 0

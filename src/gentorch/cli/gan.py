@@ -209,6 +209,51 @@ def _check_resume(out: Path, args: argparse.Namespace) -> None:
     check_resume(out, args.epochs, trained, given)
 
 
+# GANTask settings (the checkpoint's "config") by flag; lr, betas and n_dis come from --setting
+# unless overridden, so they are compared only when the settings agree
+_OBJECTIVE_FLAGS = {
+    "setting": "--setting",
+    "loss": "--loss",
+    "lr": "--lr",
+    "beta1": "--beta1",
+    "beta2": "--beta2",
+    "n_dis": "--n-dis",
+    "ema_decay": "--ema-decay",
+    "sigma_every": "--sigma-every",
+}
+
+
+def _check_resume_objective(out: Path, config: dict[str, Any], args: argparse.Namespace) -> None:
+    """The networks, objective and batching of ``--resume`` must be the run's: each difference
+    named by its flag (the engine would refuse too, in the library's terms)."""
+    from gentorch.training import read_checkpoint_metadata
+
+    meta = read_checkpoint_metadata(out)
+    saved, saved_train = meta["config"], meta["train_config"]
+    networks = ("generator_class", "generator", "discriminator_class", "discriminator")
+    differences = []
+    if any(saved.get(key) != config.get(key) for key in networks):
+        differences.append(
+            "other networks (--arch, --width, --latent-dim, --no-sn, --n-power-iterations): the "
+            f"run's are {saved.get('generator_class')} {saved.get('generator')} and "
+            f"{saved.get('discriminator_class')} {saved.get('discriminator')}"
+        )
+    for key, flag in _OBJECTIVE_FLAGS.items():
+        from_setting = key in ("lr", "beta1", "beta2", "n_dis")
+        if saved.get(key) != config.get(key) and not (
+            from_setting and saved.get("setting") != config.get("setting")
+        ):
+            differences.append(f"{flag} {saved.get(key)} (given: {config.get(key)})")
+    for key, flag in (("batch_size", "--batch-size"), ("seed", "--seed")):
+        if saved_train.get(key) != getattr(args, key):
+            differences.append(f"{flag} {saved_train.get(key)} (given: {getattr(args, key)})")
+    if differences:
+        raise UsageError(
+            f"--resume: the run in {str(out)!r} was trained with {', '.join(differences)}; "
+            "resume it with the same settings"
+        )
+
+
 def _train(args: argparse.Namespace) -> int:
     from gentorch import data
     from gentorch.evaluation.frechet import frechet_distance
@@ -289,7 +334,9 @@ def _train(args: argparse.Namespace) -> int:
         val_samples=args.val_samples,
         evaluator=evaluator,
     )
-    if not args.resume:  # (a resumed run keeps its run.json, checked by _check_resume)
+    if args.resume:
+        _check_resume_objective(out, task.config(), args)
+    else:  # (a resumed run keeps its run.json, checked by _check_resume)
         run_info = {
             "data": {"dataset": args.dataset, "data_dir": args.data_dir, "limit": args.limit},
             "classifier": args.classifier,
