@@ -195,7 +195,8 @@ def test_outputs_inside_a_file_are_named_before_any_work(
     # before: NotADirectoryError with a traceback, after the data were read
     assert main(["train", "gan", "--out", str(blocker / "g")]) == 2
     assert capsys.readouterr().err == (
-        f"gentorch: error: --out '{blocker / 'g'}': cannot be created, '{blocker}' is a file\n"
+        f"gentorch: error: --out: cannot write '{blocker / 'g'}': '{blocker}' is a file, not a "
+        "folder\n"
     )
     # before: the classifier was trained first, then saving it failed
     assert main(["train", "classifier", "--out", str(blocker / "c.safetensors")]) == 2

@@ -460,7 +460,8 @@ def test_outputs_inside_a_file_are_named_before_any_work(
     blocker.write_text("x")
     assert _train(blocker / "run") == 2
     assert capsys.readouterr().err == (
-        f"gentorch: error: --out '{blocker / 'run'}': cannot be created, '{blocker}' is a file\n"
+        f"gentorch: error: --out: cannot write '{blocker / 'run'}': '{blocker}' is a file, not a "
+        "folder\n"
     )
     assert _train(blocker) == 2
     assert (

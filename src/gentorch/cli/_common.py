@@ -8,11 +8,13 @@ import argparse
 import importlib.util
 import json
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import torch
+
+from gentorch._checks import check_parent_folders
 
 
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
@@ -138,21 +140,42 @@ def check_resume(
     if not (out / "run.json").is_file() or not (out / "checkpoint.safetensors").is_file():
         raise UsageError(f"--resume: no run in {str(out)!r} to continue")
     trained = run_settings(json.loads((out / "run.json").read_text()))
-    differences = [
-        f"{flag} {_flag_value(trained[flag])} (given: {_flag_value(value)})"
-        for flag, value in given.items()
-        if value != trained[flag]
-    ]
-    if differences:
-        raise UsageError(
-            f"--resume: the run in {str(out)!r} was trained with {', '.join(differences)}; "
-            "resume it with the same settings"
-        )
+    refuse_resume(out, resume_differences((f, trained[f], value) for f, value in given.items()))
     epoch = int(read_checkpoint_metadata(out)["epoch"])
     if epochs <= epoch:
         raise UsageError(
             f"--epochs {epochs}: the run in {str(out)!r} is already at epoch {epoch}; ask for "
             "more epochs to continue it"
+        )
+
+
+def resume_differences(settings: Iterable[tuple[str, object, object]]) -> list[str]:
+    """``"<flag> <run's value> (given: <value>)"`` for each ``(flag, run's value, given value)``
+    of ``settings`` whose two values differ."""
+    return [
+        f"{flag} {_flag_value(run)} (given: {_flag_value(given)})"
+        for flag, run, given in settings
+        if run != given
+    ]
+
+
+def batching_settings(
+    train_config: Mapping[str, Any], args: argparse.Namespace
+) -> list[tuple[str, object, object]]:
+    """``(flag, run's value, given value)`` of ``--batch-size`` and ``--seed``, the batching a
+    checkpoint's ``train_config`` records."""
+    return [
+        ("--batch-size", train_config.get("batch_size"), args.batch_size),
+        ("--seed", train_config.get("seed"), args.seed),
+    ]
+
+
+def refuse_resume(out: Path, differences: Sequence[str]) -> None:
+    """A :class:`UsageError` listing ``differences`` (see :func:`resume_differences`), if any."""
+    if differences:
+        raise UsageError(
+            f"--resume: the run in {str(out)!r} was trained with {', '.join(differences)}; "
+            "resume it with the same settings"
         )
 
 
@@ -175,13 +198,16 @@ def out_folder(flag: str, value: str | Path) -> Path:
     return path
 
 
-def out_file(flag: str, value: str | Path, suffix: str) -> Path:
+def out_file(flag: str, value: str | Path, suffix: str, example: str | None = None) -> Path:
     """The output file named by ``flag``, checked before any work: a :class:`UsageError`
     naming the flag unless it ends in ``suffix`` and can be created (not an existing folder,
-    not inside a file)."""
+    not inside a file). ``example``: a file name to suggest inside a folder given instead."""
     path = Path(value)
     if path.is_dir():
-        raise UsageError(f"{flag} {str(value)!r}: an existing folder; expected a {suffix} file")
+        hint = f", e.g. {str(path / example)!r}" if example else ""
+        raise UsageError(
+            f"{flag} {str(value)!r}: an existing folder; expected a {suffix} file name{hint}"
+        )
     if path.suffix.lower() != suffix:
         raise UsageError(f"{flag} {str(value)!r}: expected a file name ending in {suffix}")
     _check_parents(flag, path)
@@ -189,14 +215,12 @@ def out_file(flag: str, value: str | Path, suffix: str) -> Path:
 
 
 def _check_parents(flag: str, path: Path) -> None:
-    """The nearest existing parent of ``path`` must be a folder (else mkdir fails later)."""
-    for parent in path.parents:
-        if parent.exists():
-            if not parent.is_dir():
-                raise UsageError(
-                    f"{flag} {str(path)!r}: cannot be created, {str(parent)!r} is a file"
-                )
-            return
+    """The nearest existing parent of ``path`` must be a folder (else mkdir fails later):
+    :func:`gentorch._checks.check_parent_folders`, reported as a usage error."""
+    try:
+        check_parent_folders(path, flag)
+    except ValueError as err:
+        raise UsageError(str(err)) from None
 
 
 def positive(flag: str, value: int) -> int:
@@ -209,20 +233,7 @@ def positive(flag: str, value: int) -> int:
 def png_out(out: str | None, default: Path) -> Path:
     """The picture file named by ``--out`` (``default`` when unset), checked before any work:
     a :class:`UsageError` naming ``--out`` unless it is a ``.png`` file name."""
-    if out is None:
-        return default
-    path = Path(out)
-    if path.is_dir():
-        raise UsageError(
-            f"--out {out!r}: an existing folder; expected a .png file name, e.g. "
-            f"{str(path / default.name)!r}"
-        )
-    if path.suffix.lower() != ".png":
-        raise UsageError(
-            f"--out {out!r}: expected a file name ending in .png (pictures are written as PNG)"
-        )
-    _check_parents("--out", path)
-    return path
+    return default if out is None else out_file("--out", out, ".png", example=default.name)
 
 
 def set_threads(threads: int | None) -> None:

@@ -26,6 +26,7 @@ from gentorch.cli._common import (
     UsageError,
     add_run_args,
     add_train_run_group,
+    batching_settings,
     check_resume,
     check_tensorboard,
     guard,
@@ -33,6 +34,8 @@ from gentorch.cli._common import (
     out_folder,
     png_out,
     positive,
+    refuse_resume,
+    resume_differences,
     select_device,
     set_threads,
 )
@@ -229,7 +232,7 @@ def _check_resume_objective(out: Path, config: dict[str, Any], args: argparse.Na
     from gentorch.training import read_checkpoint_metadata
 
     meta = read_checkpoint_metadata(out)
-    saved, saved_train = meta["config"], meta["train_config"]
+    saved = meta["config"]
     networks = ("generator_class", "generator", "discriminator_class", "discriminator")
     differences = []
     if any(saved.get(key) != config.get(key) for key in networks):
@@ -238,20 +241,14 @@ def _check_resume_objective(out: Path, config: dict[str, Any], args: argparse.Na
             f"run's are {saved.get('generator_class')} {saved.get('generator')} and "
             f"{saved.get('discriminator_class')} {saved.get('discriminator')}"
         )
-    for key, flag in _OBJECTIVE_FLAGS.items():
-        from_setting = key in ("lr", "beta1", "beta2", "n_dis")
-        if saved.get(key) != config.get(key) and not (
-            from_setting and saved.get("setting") != config.get("setting")
-        ):
-            differences.append(f"{flag} {saved.get(key)} (given: {config.get(key)})")
-    for key, flag in (("batch_size", "--batch-size"), ("seed", "--seed")):
-        if saved_train.get(key) != getattr(args, key):
-            differences.append(f"{flag} {saved_train.get(key)} (given: {getattr(args, key)})")
-    if differences:
-        raise UsageError(
-            f"--resume: the run in {str(out)!r} was trained with {', '.join(differences)}; "
-            "resume it with the same settings"
-        )
+    same_setting = saved.get("setting") == config.get("setting")
+    objective = [
+        (flag, saved.get(key), config.get(key))
+        for key, flag in _OBJECTIVE_FLAGS.items()
+        if same_setting or key not in ("lr", "beta1", "beta2", "n_dis")
+    ]
+    differences += resume_differences(objective + batching_settings(meta["train_config"], args))
+    refuse_resume(out, differences)
 
 
 def _train(args: argparse.Namespace) -> int:

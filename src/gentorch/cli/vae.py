@@ -29,6 +29,7 @@ from gentorch.cli._common import (
     UsageError,
     add_run_args,
     add_train_run_group,
+    batching_settings,
     check_resume,
     check_tensorboard,
     guard,
@@ -36,6 +37,8 @@ from gentorch.cli._common import (
     out_folder,
     png_out,
     positive,
+    refuse_resume,
+    resume_differences,
     select_device,
     set_threads,
 )
@@ -522,25 +525,18 @@ def _check_resume_objective(
     from gentorch.training import read_checkpoint_metadata
 
     meta = read_checkpoint_metadata(out)
-    saved, saved_train = meta["config"], meta["train_config"]
-    differences = [
-        f"{flag} {saved.get(key, default)} (given: {config.get(key, default)})"
+    saved = meta["config"]
+    objective = [
+        (flag, saved.get(key, default), config.get(key, default))
         for key, (flag, default) in _OBJECTIVE_FLAGS.items()
-        if saved.get(key, default) != config.get(key, default)
     ]
-    for key, flag in (("batch_size", "--batch-size"), ("seed", "--seed")):
-        if saved_train.get(key) != getattr(args, key):
-            differences.append(f"{flag} {saved_train.get(key)} (given: {getattr(args, key)})")
+    differences = resume_differences(objective + batching_settings(meta["train_config"], args))
     if (saved.get("model_class"), saved.get("model")) != (config["model_class"], config["model"]):
         differences.append(
             f"another model (--preset, --latent-dim, --hidden-dims, --likelihood): the run's is "
             f"{saved.get('model_class')} {saved.get('model')}"
         )
-    if differences:
-        raise UsageError(
-            f"--resume: the run in {str(out)!r} was trained with {', '.join(differences)}; "
-            "resume it with the same settings"
-        )
+    refuse_resume(out, differences)
     if saved.get("lr_decay_steps", 0) != config["lr_decay_steps"]:
         planned = saved.get("lr_decay_steps", 0)
         if not planned:
