@@ -18,6 +18,7 @@ from gentorch._checks import (
     check_parent_folders,
     check_positive_int,
     check_real,
+    values_hold,
 )
 
 
@@ -104,3 +105,20 @@ def test_as_path_and_parent_folders(tmp_path: Path) -> None:
     (tmp_path / "file").write_text("x")
     with pytest.raises(ValueError, match=r"^out: cannot write .*file' is a file, not a folder$"):
         check_parent_folders(tmp_path / "file" / "sub" / "a.png", "out")
+
+
+def test_values_hold_reads_eagerly_and_asserts_in_graph() -> None:
+    assert values_hold(torch.tensor(True), "unused") is True
+    assert values_hold(torch.tensor(False), "unused") is False
+
+    def positive(x: torch.Tensor) -> torch.Tensor:
+        if not values_hold((x > 0).all(), "x: expected positive values"):
+            raise ValueError("eager only")
+        return x.log()
+
+    compiled = torch.compile(positive, fullgraph=True, backend="eager")  # no graph break
+    torch.testing.assert_close(compiled(torch.ones(3)), torch.zeros(3))
+    with pytest.raises(RuntimeError, match="x: expected positive values"):
+        compiled(-torch.ones(3))
+    with pytest.raises(ValueError, match="eager only"):
+        positive(-torch.ones(3))

@@ -19,6 +19,7 @@ __all__ = [
     "check_parent_folders",
     "check_positive_int",
     "check_real",
+    "values_hold",
 ]
 
 
@@ -57,6 +58,19 @@ def check_positive_int(name: str, value: object, meaning: str = "") -> int:
     if value < 1:
         raise ValueError(f"{name}: expected a positive integer{what}, got {value!r}")
     return value
+
+
+def values_hold(ok: torch.Tensor, message: str) -> bool:
+    """Whether the 0-d bool tensor ``ok`` is true, for a check of tensor values.
+
+    Eager mode reads it (one device sync) and leaves the caller to raise its detailed error.
+    Under ``torch.compile`` reading it would break the graph: an in-graph assertion raises
+    ``RuntimeError(message)`` at run time instead, and ``True`` is returned.
+    """
+    if torch.compiler.is_compiling():
+        torch._assert_async(ok, message)
+        return True
+    return bool(ok)
 
 
 def check_generator(generator: object) -> None:

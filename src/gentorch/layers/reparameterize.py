@@ -37,7 +37,7 @@ from typing import Any, Literal
 import torch
 from torch import Tensor, nn
 
-from gentorch._checks import check_bool, check_generator, check_positive_int
+from gentorch._checks import check_bool, check_generator, check_positive_int, values_hold
 
 __all__ = ["LOGVAR_RANGE", "Reparameterize", "reparameterize"]
 
@@ -220,11 +220,7 @@ def _check_range(
 
 def _check_finite(name: str, t: Tensor) -> None:
     """Raise if ``t`` holds NaN or Inf (an assertion op under ``torch.compile``)."""
-    finite = torch.isfinite(t).all()
-    if torch.compiler.is_compiling():
-        # Data-dependent Python control flow would break the graph; this op raises at run time.
-        torch._assert_async(finite, f"{name}: expected finite values, got NaN or Inf")
-    elif not bool(finite):
+    if not values_hold(torch.isfinite(t).all(), f"{name}: expected finite values, got NaN or Inf"):
         n_nan = int(torch.isnan(t).sum())
         n_inf = int(torch.isinf(t).sum())
         raise ValueError(

@@ -28,7 +28,7 @@ from typing import Any, Literal
 import torch
 from torch import Tensor, nn
 
-from gentorch._checks import check_generator, check_positive_int
+from gentorch._checks import check_generator, check_positive_int, values_hold
 from gentorch.layers import Reparameterize, reparameterize
 from gentorch.losses import (
     bernoulli_log_likelihood,
@@ -335,10 +335,7 @@ class VAE(nn.Module):
         )
         # NaN fails both comparisons and +-Inf one of them: the range test also rules them out
         ok = ((target >= 0) & (target <= 1)).all() if bernoulli else torch.isfinite(target).all()
-        if torch.compiler.is_compiling():
-            # reading the values would break the graph: an in-graph assertion raises at run time
-            torch._assert_async(ok, f"target: expected {expected}, got values outside")
-        elif not bool(ok):
+        if not values_hold(ok, f"target: expected {expected}, got values outside"):
             # (only on this failure path: the details cost a second sync)
             values = target.detach()
             bad = int((~torch.isfinite(values)).sum())
@@ -802,14 +799,10 @@ class ConditionalVAE(VAE):
             raise TypeError(f"y: expected integer class labels, got dtype {y.dtype}")
         if y.shape != (batch,):
             raise ValueError(f"y: expected shape ({batch},), got {tuple(y.shape)}")
-        if torch.compiler.is_compiling():
-            # reading the values would break the graph: an in-graph assertion raises at run time
-            in_range = ((y >= 0) & (y < C)).all()
-            torch._assert_async(in_range, f"y: expected labels in [0, {C}), got one outside")
-        elif y.numel() > 0:
+        in_range = ((y >= 0) & (y < C)).all()
+        if not values_hold(in_range, f"y: expected labels in [0, {C}), got one outside"):
             lo, hi = int(y.min()), int(y.max())
-            if lo < 0 or hi >= C:
-                raise ValueError(f"y: expected labels in [0, {C}), got values in [{lo}, {hi}]")
+            raise ValueError(f"y: expected labels in [0, {C}), got values in [{lo}, {hi}]")
         # one_hot(y)_c = [y == c]
         return (y.unsqueeze(-1) == torch.arange(C, device=y.device)).to(ref.dtype)
 
