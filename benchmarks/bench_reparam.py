@@ -3,8 +3,9 @@
 Compares, in one run and on the same inputs:
 
 * ``ours``   — :class:`gentorch.layers.Reparameterize` (training mode, pair input, defaults:
-  the diagnostics record of the last mu and logvar on);
-* ``ours-d``  — the same layer with ``track_diagnostics=False``;
+  no diagnostics record);
+* ``ours+d`` — the same layer with ``track_diagnostics=True`` (it keeps the last mu and logvar
+  for ``diagnostics()``);
 * ``fn``     — the functional :func:`gentorch.layers.reparameterize`;
 * ``plain``  — the formula with plain autograd ops, ``mu + exp(0.5 * logvar) * randn_like(mu)``;
 * ``normal`` — ``torch.distributions.Normal(mu, exp(0.5 * logvar)).rsample()``.
@@ -23,6 +24,8 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import gc
+import random
 import time
 from collections.abc import Callable
 
@@ -36,7 +39,7 @@ Sampler = Callable[[Tensor, Tensor], Tensor]
 SHAPES = [(4096, 512), (128, 2)]
 
 
-def _ours(track_diagnostics: bool = True) -> Sampler:
+def _ours(track_diagnostics: bool = False) -> Sampler:
     layer = Reparameterize(track_diagnostics=track_diagnostics).train()
     return lambda mu, logvar: layer((mu, logvar))
 
@@ -69,24 +72,37 @@ def time_fwd_bwd(
 ) -> dict[str, float]:
     """Seconds per forward + backward for each peer: the fastest of ``rounds`` blocks.
 
-    Peers run in interleaved blocks of ``block`` iterations, in an order that rotates every
-    round, so load from other processes and position effects hit all of them alike; the minimum
-    over blocks is the least disturbed estimate.
+    Peers run in interleaved blocks of ``block`` iterations, in an order shuffled every round
+    (seeded), so load from other processes and position effects hit all of them alike; the
+    minimum over blocks is the least disturbed estimate. As in :mod:`timeit`, Python's cyclic
+    garbage collector is off while timing: otherwise a peer that allocates many Python objects
+    (``Normal`` builds a distribution object per call) triggers collections that land in
+    whichever peer runs next. (Nothing here makes reference cycles; memory is still freed.)
     """
     for fn in peers.values():  # warm-up
         for _ in range(3):
             fn(mu, logvar).backward(g)
     best = dict.fromkeys(peers, float("inf"))
-    names = list(peers)
-    for r in range(rounds):
-        # rotate the order every round: no peer always runs first or after the same one
-        for name in names[r % len(names) :] + names[: r % len(names)]:
-            fn = peers[name]
-            mu.grad = logvar.grad = None
-            t0 = time.perf_counter()
-            for _ in range(block):
-                fn(mu, logvar).backward(g)
-            best[name] = min(best[name], (time.perf_counter() - t0) / block)
+    order = list(peers)
+    shuffle = random.Random(0).shuffle
+    gc_was_enabled = gc.isenabled()
+    gc.collect()
+    gc.disable()
+    try:
+        for _ in range(rounds):
+            # a fresh order every round: no peer always runs first or after the same one (a
+            # rotation would keep every peer's predecessor)
+            shuffle(order)
+            for name in order:
+                fn = peers[name]
+                mu.grad = logvar.grad = None
+                t0 = time.perf_counter()
+                for _ in range(block):
+                    fn(mu, logvar).backward(g)
+                best[name] = min(best[name], (time.perf_counter() - t0) / block)
+    finally:
+        if gc_was_enabled:
+            gc.enable()
     return best
 
 
@@ -105,7 +121,7 @@ def main() -> None:
     print(f"torch {torch.__version__}, {torch.get_num_threads()} thread(s), float32, CPU")
     peers: dict[str, Sampler] = {
         "ours": _ours(),
-        "ours-d": _ours(track_diagnostics=False),
+        "ours+d": _ours(track_diagnostics=True),
         "fn": reparameterize,
         "plain": _plain,
         "normal": _normal,

@@ -120,7 +120,7 @@ def main(steps: int = 600) -> dict[str, object]:
     part1 = naive_sampling_blocks_the_gradient()
 
     print("\n2) The layer does the same, with a custom backward that saves one tensor")
-    layer = Reparameterize()
+    layer = Reparameterize(track_diagnostics=True)  # keep the last mu, logvar for diagnostics()
     h = torch.tensor([[1.0, -2.0, 0.0, -1.0]], requires_grad=True)  # [mu | logvar], L = 2
     z = layer(h)
     z.sum().backward()

@@ -66,7 +66,7 @@ def test_flags_take_bools_only(make: Callable[[Any], nn.Module], name: str) -> N
 
 def test_diagnostics_after_an_empty_batch_raise() -> None:
     # before: a dict of NaN (and a var() warning)
-    layer = Reparameterize()
+    layer = Reparameterize(track_diagnostics=True)
     assert layer(torch.zeros(0, 4)).shape == (0, 2)  # an empty batch itself is fine
     with pytest.raises(RuntimeError, match=r"diagnostics: the last forward had no rows .*\(0, 2\)"):
         layer.diagnostics()

@@ -246,7 +246,7 @@ def test_diagnostics_are_the_batch_mean_kl_and_the_count_of_active_units(
     shape = (*lead, L)
     mu = _randn(shape, seed, dtype) * torch.tensor(scales, dtype=dtype) + 0.5
     logvar = _randn(shape, seed + 1, dtype, 15.0)  # partly beyond the clamp (-30, 11)
-    layer = Reparameterize(n_samples=k)
+    layer = Reparameterize(n_samples=k, track_diagnostics=True)
     layer(_randn((3, 2 * L), seed + 2, dtype))  # an earlier batch: only the last one counts
     layer((mu.requires_grad_(), logvar), generator=_gen(seed + 3))
     d = layer.diagnostics()

@@ -439,3 +439,14 @@ def test_docstring_examples_run_and_print_what_they_show(module: str) -> None:
     result = doctest.testmod(mod, extraglobs={"torch": torch}, verbose=False)
     assert result.attempted > 0
     assert result.failed == 0
+
+
+def test_the_default_layer_records_nothing_and_says_how_to_turn_the_record_on() -> None:
+    # the record is opt-in instrumentation: a default layer holds no tensor between calls
+    layer = Reparameterize()
+    assert layer.track_diagnostics is False
+    layer((torch.randn(4, 2, requires_grad=True), torch.zeros(4, 2)))
+    assert layer._last == []
+    assert "track_diagnostics=False" in repr(layer)
+    with pytest.raises(RuntimeError, match=r"Reparameterize\(track_diagnostics=True\)"):
+        layer.diagnostics()

@@ -36,6 +36,7 @@ from typing import Any, Literal
 
 import torch
 from torch import Tensor, nn
+from torch.autograd import forward_ad as _forward_ad
 
 from gentorch._checks import check_bool, check_generator, check_positive_int, values_hold
 
@@ -117,7 +118,6 @@ class _ReparamFunction(torch.autograd.Function):
     def setup_context(ctx: Any, inputs: tuple[Any, ...], output: tuple[Tensor, Tensor]) -> None:
         loc, c, h = inputs[0], inputs[3][2], output[1]
         ctx.save_for_backward(h)
-        ctx.save_for_forward(h)  # (for the jvp of _ReparamFunctionFwdAD)
         # (c, summed): loc and t have the same shape; h either that shape or (K, ...)
         ctx.c_summed = (c, h.dim() != loc.dim())
         ctx.set_materialize_grads(False)
@@ -151,9 +151,15 @@ class _ReparamFunction(torch.autograd.Function):
 class _ReparamFunctionFwdAD(_ReparamFunction):
     """:class:`_ReparamFunction` plus forward-mode AD (``torch.func.jvp``, ``jacfwd``).
 
-    A separate class because dynamo cannot trace a Function that defines ``jvp``: compiled code
-    uses the base class, eager code this one.
+    A separate class because dynamo cannot trace a Function that defines ``jvp``, and because
+    saving ``h`` for forward mode costs ~0.5 us a call: compiled code and plain eager code use
+    the base class, eager code under forward-mode AD or a ``torch.func`` transform this one.
     """
+
+    @staticmethod
+    def setup_context(ctx: Any, inputs: tuple[Any, ...], output: tuple[Tensor, Tensor]) -> None:
+        _ReparamFunction.setup_context(ctx, inputs, output)
+        ctx.save_for_forward(output[1])  # h, for jvp
 
     @staticmethod
     def jvp(
@@ -246,7 +252,7 @@ def _noise_like(
 # dispatches functorch transforms; it costs ~3 us per call, a tenth of the layer's forward at
 # small latents.
 # (Private torch API: if a torch release renames it, the public Function.apply is used.)
-_apply_c = super(torch.autograd.Function, _ReparamFunctionFwdAD).apply
+_apply_c = super(torch.autograd.Function, _ReparamFunction).apply
 _unwrap_if_dead = getattr(torch._C._functorch, "unwrap_if_dead", None)
 
 
@@ -260,8 +266,13 @@ def _location_scale(
     if torch.compiler.is_compiling():
         # dynamo traces Function.apply itself (and no Function with a custom jvp)
         z, _ = _ReparamFunction.apply(loc, t, eps, cfg)
-    elif _unwrap_if_dead is None or torch._C._are_functorch_transforms_active():
-        # functorch transforms need Function.apply's dispatch
+    elif (
+        _unwrap_if_dead is None
+        or torch._C._are_functorch_transforms_active()
+        or getattr(_forward_ad, "_current_level", 0) >= 0
+    ):
+        # functorch transforms need Function.apply's dispatch; dual tensors (inside
+        # forward_ad.dual_level()) need the jvp
         z, _ = _ReparamFunctionFwdAD.apply(loc, t, eps, cfg)
     else:
         # what Function.apply does here, minus its Python overhead
@@ -341,8 +352,11 @@ class Reparameterize(nn.Module):
         track_diagnostics: keep a detached reference to the last ``mu`` and ``logvar`` so that
             :meth:`diagnostics` can summarise them (no autograd graph is kept; the last batch's
             ``mu`` and ``logvar`` stay in memory until the next call or :meth:`reset_state`).
-            ``False`` skips the record (1.5-2.5 us of a ~31 us forward + backward at
-            ``(128, 2)`` on a CPU, see docs/benchmarks.md). Nothing is recorded while
+            Off by default, like any instrumentation: the record costs 1.5-2.5 us of a ~32 us
+            forward + backward at ``(128, 2)`` on a CPU, which is what separates the layer
+            from the plain formula's speed there (docs/benchmarks.md), and it holds the last
+            batch's tensors between calls. The flag may be switched on an existing layer
+            (``model.sampler.track_diagnostics = True``). Nothing is recorded while
             ``torch.export`` traces the layer.
 
     Input: ``x`` of shape ``(..., 2 * L)`` laid out ``[mu | logvar]``, or a pair
@@ -354,7 +368,7 @@ class Reparameterize(nn.Module):
         >>> import torch
         >>> from gentorch.layers import Reparameterize
         >>> _ = torch.manual_seed(0)
-        >>> layer = Reparameterize()
+        >>> layer = Reparameterize(track_diagnostics=True)
         >>> z = layer(torch.randn(32, 2 * 16))  # [mu | logvar]
         >>> z.shape, layer.diagnostics()["active_units"]  # every mu varies over the batch
         (torch.Size([32, 16]), 16)
@@ -367,7 +381,7 @@ class Reparameterize(nn.Module):
         check_finite: bool = False,
         *,
         logvar_range: tuple[float, float] = LOGVAR_RANGE,
-        track_diagnostics: bool = True,
+        track_diagnostics: bool = False,
     ) -> None:
         super().__init__()
         if eval_mode not in ("mean", "sample"):
@@ -386,7 +400,8 @@ class Reparameterize(nn.Module):
         lo, hi = self.logvar_range
         return (
             f"eval_mode={self.eval_mode!r}, n_samples={self.n_samples}, "
-            f"check_finite={self.check_finite}, logvar_range=({lo}, {hi})"
+            f"check_finite={self.check_finite}, logvar_range=({lo}, {hi}), "
+            f"track_diagnostics={self.track_diagnostics}"
         )
 
     def forward(
