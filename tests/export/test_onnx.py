@@ -1,3 +1,4 @@
+import logging
 from pathlib import Path
 
 import pytest
@@ -32,3 +33,21 @@ def test_bad_arguments_are_named() -> None:
         export_onnx("not a module", (torch.randn(1),), "/tmp/x.onnx")  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="example_inputs"):
         export_onnx(nn.Linear(1, 1), (), "/tmp/x.onnx")
+
+
+def test_export_keeps_the_exporters_unrelated_notes_quiet(
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+    recwarn: pytest.WarningsRecorder,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # before: every export logged four "torchvision is not installed. Skipping torchvision::nms"
+    # warnings, torch's LeafSpec FutureWarning and (on stdout) the exporter's progress lines
+    registration = logging.getLogger("torch.onnx._internal.exporter._registration")
+    filters = list(registration.filters)
+    with caplog.at_level(logging.WARNING):
+        export_onnx(nn.Linear(2, 2), (torch.randn(1, 2),), tmp_path / "m.onnx")
+    assert [r.getMessage() for r in caplog.records if "torchvision" in r.getMessage()] == []
+    assert [str(w.message) for w in recwarn if "LeafSpec" in str(w.message)] == []
+    assert capsys.readouterr().out == ""
+    assert registration.filters == filters  # the filter is there only during the export

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import contextlib
 import io
+import logging
 import math
 import numbers
-from collections.abc import Sequence
+import warnings
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +36,31 @@ _ORT_DTYPES = {
     "tensor(uint8)": torch.uint8,
     "tensor(bool)": torch.bool,
 }
+
+
+def _not_about_torchvision(record: logging.LogRecord) -> bool:
+    return not record.getMessage().startswith("torchvision is not installed")
+
+
+@contextlib.contextmanager
+def _quiet_exporter() -> Iterator[None]:
+    """Keep the exporter's output to what concerns the user's model.
+
+    Silenced: its progress lines (stdout); the four "torchvision is not installed. Skipping
+    torchvision::nms" warnings it logs while building its operator table (gentorch has no
+    torchvision ops); and torch's own ``LeafSpec`` deprecation ``FutureWarning`` raised inside
+    the exporter. Anything else it logs or warns still reaches the user.
+    """
+    registration = logging.getLogger("torch.onnx._internal.exporter._registration")
+    registration.addFilter(_not_about_torchvision)
+    try:
+        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+            warnings.filterwarnings(
+                "ignore", message=r".*isinstance\(treespec, LeafSpec\)", category=FutureWarning
+            )
+            yield
+    finally:
+        registration.removeFilter(_not_about_torchvision)
 
 
 def _as_inputs(inputs: object, name: str) -> tuple[Tensor, ...]:
@@ -154,8 +181,7 @@ def export_onnx(
     was_training = module.training
     module.eval()
     try:
-        # The exporter prints progress lines; keep library calls quiet.
-        with contextlib.redirect_stdout(io.StringIO()):
+        with _quiet_exporter():
             torch.onnx.export(
                 module,
                 inputs,
