@@ -567,3 +567,21 @@ def test_resume_names_objective_differences_by_flag(
         == 2
     )
     assert "another model (--preset, --latent-dim" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--noise", "inf"], "--noise: expected a finite standard deviation >= 0, got inf"),
+        (["--noise", "-1"], "--noise: expected a finite standard deviation >= 0, got -1.0"),
+        (["--n", "0"], "--n"),
+    ],
+)
+def test_denoise_checks_its_flags_before_loading_anything(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], flags: list[str], message: str
+) -> None:
+    # tmp_path holds no run: the flag is reported, not the missing run (checked first)
+    assert main(["denoise", "vae", "--run", str(tmp_path), *flags]) == 2
+    err = capsys.readouterr().err
+    assert message in err
+    assert "run.json" not in err

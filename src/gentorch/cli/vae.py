@@ -848,9 +848,11 @@ def _denoise(args: argparse.Namespace) -> int:
     from gentorch.training import read_checkpoint_metadata
 
     out = png_out(args.out, Path(args.run_dir) / "denoising.png")
+    # (checked before any work; an infinite std would turn every pixel into 0 or 1)
+    if not 0 <= args.noise < math.inf:
+        raise UsageError(f"--noise: expected a finite standard deviation >= 0, got {args.noise}")
+    n_pictured = positive("--n", args.n)
     model, info = _load_run(args.run_dir, args.device)
-    if not args.noise >= 0:
-        raise UsageError(f"--noise: expected a standard deviation >= 0, got {args.noise}")
     data = _load_data(_data_spec(info, args))
     clean = data.test_x.to(next(model.parameters()).device)
     generator = torch.Generator(device=clean.device).manual_seed(args.seed)
@@ -872,7 +874,7 @@ def _denoise(args: argparse.Namespace) -> int:
         )
     shape = info.get("image_shape")
     if shape is not None:
-        n = min(positive("--n", args.n), clean.shape[0])
+        n = min(n_pictured, clean.shape[0])
         rows = torch.cat([clean[:n], noisy[:n], restored[:n]])
         _grid(rows, tuple(shape), out, nrow=n)
     return 0
