@@ -63,15 +63,18 @@ def psnr(clean: Tensor, reconstructed: Tensor, data_range: float = 1.0) -> float
     ):
         raise ValueError(f"data_range: expected a positive finite number, got {data_range!r}")
     diff = clean.detach().to(torch.float64) - reconstructed.detach().to(clean.device, torch.float64)
-    mse = float(diff.square().mean())
-    if not math.isfinite(mse):  # name the culprit (only on this failure path: no extra sync)
+    largest = float(diff.abs().max())
+    if not math.isfinite(largest):  # name the culprit (only on this failure path: no extra sync)
         check_finite("clean", clean)
         check_finite("reconstructed", reconstructed)
-        raise ValueError("clean and reconstructed: their difference overflows (MSE not finite)")
-    if mse == 0.0:
+        raise ValueError("clean and reconstructed: their difference overflows (not finite)")
+    if largest == 0.0:
         return math.inf
-    # PSNR = 10 log10(R^2 / MSE)
-    return 10.0 * math.log10(data_range**2 / mse)
+    # MSE = m^2 mean((d / m)^2) with m = max |d|: squares of d itself under- or overflow float64
+    # (|d| < 1e-154 would read as equal tensors), and so would R^2
+    # PSNR = 10 log10(R^2 / MSE) = 20 (log10 R - log10 m) - 10 log10 mean((d / m)^2)
+    scaled_mse = float((diff / largest).square().mean())
+    return 20.0 * (math.log10(data_range) - math.log10(largest)) - 10.0 * math.log10(scaled_mse)
 
 
 def denoise(
@@ -243,6 +246,9 @@ def anomaly_auc(scores: Tensor, is_anomaly: Tensor) -> float:
             f"is_anomaly: expected both anomalies and normal examples, got {n_anomalies} "
             f"anomalies of {labels.shape[0]}"
         )
-    values = scores.detach().to(device="cpu", dtype=torch.float64)
+    values = scores.detach().cpu()
     check_finite("scores", values)
-    return float(roc_auc_score(labels.numpy(), values.numpy()))
+    # The AUC depends on the order of the scores only: pass their dense ranks, exact for every
+    # dtype (float64 would merge distinct int64 scores above 2^53 into ties)
+    ranks = torch.unique(values, sorted=True, return_inverse=True)[1]
+    return float(roc_auc_score(labels.numpy(), ranks.numpy()))

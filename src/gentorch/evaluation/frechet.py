@@ -6,6 +6,8 @@ Each set is summarised by a Gaussian with its sample mean and covariance; the di
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import Tensor
 
@@ -26,7 +28,7 @@ def _check_features(name: str, features: object) -> Tensor:
             f"{name}: need at least 2 samples (rows) to estimate a covariance, "
             f"got {features.shape[0]}"
         )
-    if not (features.is_floating_point() or features.dtype in (torch.int32, torch.int64)):
+    if features.is_complex() or features.dtype == torch.bool:
         raise TypeError(f"{name}: expected a real-valued tensor, got dtype {features.dtype}")
     features = features.detach().to(torch.float64)
     if not bool(torch.isfinite(features).all()):
@@ -34,12 +36,10 @@ def _check_features(name: str, features: object) -> Tensor:
     return features
 
 
-def _mean_cov(features: Tensor) -> tuple[Tensor, Tensor]:
-    mean = features.mean(dim=0)
-    centred = features - mean
-    # Unbiased sample covariance: S = Xc^T Xc / (N - 1)
-    cov = centred.T @ centred / (features.shape[0] - 1)
-    return mean, cov
+def _cov(centred: Tensor, scale: float) -> Tensor:
+    # Unbiased sample covariance of the features / scale: S = Xc^T Xc / (N - 1)
+    x = centred / scale
+    return x.T @ x / (centred.shape[0] - 1)
 
 
 def _psd_sqrt(cov: Tensor) -> Tensor:
@@ -90,8 +90,15 @@ def frechet_distance(features_a: Tensor, features_b: Tensor) -> float:
             f"and {tuple(b.shape)}; expected the same D"
         )
     b = b.to(a.device)
-    mu_a, cov_a = _mean_cov(a)
-    mu_b, cov_b = _mean_cov(b)
+    mu_a, mu_b = a.mean(dim=0), b.mean(dim=0)
+    centred_a, centred_b = a - mu_a, b - mu_b
+    # The covariance terms scale as s^2 when the features do as s: compute them for the features
+    # divided by a power of two s ~ max |centred value| (exact), then multiply by s^2. Else
+    # S_a^{1/2} S_b S_a^{1/2}, quartic in the features, overflows from ~1e77 and underflows
+    # below ~1e-77 (wrong distances, or an eigh that fails to converge).
+    largest = float(torch.maximum(centred_a.abs().max(), centred_b.abs().max()))
+    scale = math.ldexp(1.0, math.frexp(largest)[1] - 1) if 0 < largest < math.inf else 1.0
+    cov_a, cov_b = _cov(centred_a, scale), _cov(centred_b, scale)
     sqrt_a = _psd_sqrt(cov_a)
     # tr((S_a S_b)^{1/2}) = sum sqrt(eig(S_a^{1/2} S_b S_a^{1/2})), a symmetric PSD matrix
     middle = sqrt_a @ cov_b @ sqrt_a
@@ -99,6 +106,6 @@ def frechet_distance(features_a: Tensor, features_b: Tensor) -> float:
     trace_sqrt = torch.linalg.eigvalsh(middle).clamp(min=0).sqrt().sum()
     diff = mu_a - mu_b
     # d^2 = ||mu_a - mu_b||^2 + tr(S_a) + tr(S_b) - 2 tr((S_a S_b)^{1/2})
-    distance = diff @ diff + cov_a.trace() + cov_b.trace() - 2 * trace_sqrt
+    covariance_terms = float(cov_a.trace() + cov_b.trace() - 2 * trace_sqrt)
     # Rounding can leave -1e-12 for identical sets; the true value is >= 0.
-    return max(float(distance), 0.0)
+    return max(float(diff @ diff) + covariance_terms * scale * scale, 0.0)

@@ -142,7 +142,8 @@ def inception_score(probs: Tensor) -> float:
     marginal = p.mean(dim=0, keepdim=True)
     # KL(p(y|x) || p(y)) = sum_y p(y|x) (log p(y|x) - log p(y)), with 0 log 0 = 0
     kl = (torch.special.xlogy(p, p) - torch.special.xlogy(p, marginal)).sum(dim=1)
-    return float(torch.exp(kl.mean()))
+    # exp(mutual information) lies in [1, K]; rounding can leave K (1 + 1e-16) for one-hot rows
+    return min(max(float(torch.exp(kl.mean())), 1.0), float(p.shape[1]))
 
 
 def classifier_inception_score(

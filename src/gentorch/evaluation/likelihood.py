@@ -112,7 +112,11 @@ def log_likelihood(
     n = images.shape[0]
     labels = check_labels(labels, n)
     batch, chunk = _sizes(k, n, batch_size, chunk_size)
+    # Chunks are merged in float64 (MPS has none: float32 there), the result rounded once at the
+    # end: a float32 running total would add an error that grows with the number of chunks.
+    merge_dtype = torch.float32 if images.device.type == "mps" else torch.float64
     estimates = []
+    weights_dtype = merge_dtype  # the model's, from its first call
     with (
         evaluating(model),
         seeded(generator, images.device),
@@ -131,14 +135,15 @@ def log_likelihood(
                         f"model.log_importance_weights(x, {m}): expected shape "
                         f"({m}, {xb.shape[0]}) = (k, B), got {got}"
                     )
+                weights_dtype = lw.dtype
                 # Streaming logsumexp over chunks: lse(a u b) = logaddexp(lse(a), lse(b))
-                lse = torch.logsumexp(lw, dim=0)
+                lse = torch.logsumexp(lw.to(torch.promote_types(lw.dtype, merge_dtype)), dim=0)
                 total = lse if total is None else torch.logaddexp(total, lse)
             assert total is not None
             estimates.append(total)
             bar.update(xb.shape[0])
     # log p(x) ~= logsumexp_i log w_i - log k
-    result = torch.cat(estimates) - math.log(k)
+    result = (torch.cat(estimates) - math.log(k)).to(weights_dtype)
     if not bool(torch.isfinite(result).all()):
         bad = int((~torch.isfinite(result)).sum())
         raise ValueError(
