@@ -20,6 +20,7 @@ from gentorch._checks import (
     check_real,
     values_hold,
 )
+from gentorch._float64 import to_float64
 
 
 def test_check_positive_int_returns_ints_of_at_least_one() -> None:
@@ -122,3 +123,29 @@ def test_values_hold_reads_eagerly_and_asserts_in_graph() -> None:
         compiled(-torch.ones(3))
     with pytest.raises(ValueError, match="eager only"):
         positive(-torch.ones(3))
+
+
+# ------------------------------------------------------------------------------ to_float64
+class _OnMPS:
+    """Stands in for a tensor on MPS (which this machine cannot create): records ``to``."""
+
+    device = torch.device("mps")
+
+    def __init__(self) -> None:
+        self.moved: tuple[object, ...] = ()
+
+    def to(self, *args: object) -> str:
+        self.moved = args
+        return "moved"
+
+
+def test_to_float64_stays_on_the_device_or_moves_mps_tensors_to_the_cpu() -> None:
+    x = torch.tensor([1.0, 2.0], dtype=torch.float16)
+    y = to_float64(x)
+    assert y.dtype == torch.float64
+    assert y.device == x.device
+    assert torch.equal(y, torch.tensor([1.0, 2.0], dtype=torch.float64))
+    # MPS has no float64: the summary is computed on the CPU
+    fake = _OnMPS()
+    assert to_float64(fake) == "moved"  # type: ignore[arg-type]
+    assert fake.moved == ("cpu", torch.float64)

@@ -106,6 +106,9 @@ def test_psnr_refuses_complex_values_a_bool_range_and_names_the_nan() -> None:
         psnr(a, a, data_range=True)
     with pytest.raises(ValueError, match=r"reconstructed: expected finite values, got 1 NaN"):
         psnr(a, torch.tensor([0.0, math.nan, 0.0, 0.0]))
+    # before: OverflowError from math.isfinite(10**400)
+    with pytest.raises(ValueError, match=r"data_range: expected a positive finite number, got 10"):
+        psnr(a, a, data_range=10**400)
 
 
 def test_anomaly_auc_refuses_complex_scores_and_shows_a_bad_label() -> None:

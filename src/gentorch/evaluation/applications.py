@@ -9,6 +9,7 @@ import torch
 from torch import Tensor, nn
 
 from gentorch._checks import check_bool, check_positive_int
+from gentorch._float64 import to_float64
 from gentorch.evaluation._running import (
     check_finite,
     check_images,
@@ -58,11 +59,18 @@ def psnr(clean: Tensor, reconstructed: Tensor, data_range: float = 1.0) -> float
             f"clean and reconstructed: expected the same shape, got {tuple(clean.shape)} "
             f"and {tuple(reconstructed.shape)}"
         )
-    if isinstance(data_range, bool) or not (
-        isinstance(data_range, int | float) and data_range > 0 and math.isfinite(data_range)
-    ):
-        raise ValueError(f"data_range: expected a positive finite number, got {data_range!r}")
-    diff = clean.detach().to(torch.float64) - reconstructed.detach().to(clean.device, torch.float64)
+    try:
+        range_ok = (
+            not isinstance(data_range, bool)
+            and isinstance(data_range, int | float)
+            and 0 < float(data_range) < math.inf
+        )
+    except OverflowError:  # an int beyond the float range
+        range_ok = False
+    if not range_ok:
+        shown = f"{data_range!r:.40}" + ("..." if len(repr(data_range)) > 40 else "")
+        raise ValueError(f"data_range: expected a positive finite number, got {shown}")
+    diff = to_float64(clean.detach()) - to_float64(reconstructed.detach().to(clean.device))
     largest = float(diff.abs().max())
     if not math.isfinite(largest):  # name the culprit (only on this failure path: no extra sync)
         check_finite("clean", clean)

@@ -11,6 +11,8 @@ import math
 import torch
 from torch import Tensor
 
+from gentorch._float64 import to_float64
+
 __all__ = ["frechet_distance"]
 
 
@@ -30,7 +32,7 @@ def _check_features(name: str, features: object) -> Tensor:
         )
     if features.is_complex() or features.dtype == torch.bool:
         raise TypeError(f"{name}: expected a real-valued tensor, got dtype {features.dtype}")
-    features = features.detach().to(torch.float64)
+    features = to_float64(features.detach())
     if not bool(torch.isfinite(features).all()):
         raise ValueError(f"{name}: contains NaN or Inf values")
     return features

@@ -15,6 +15,7 @@ import torch
 from torch import Tensor
 
 from gentorch._checks import check_positive_int
+from gentorch._float64 import to_float64
 from gentorch.evaluation._running import check_finite
 from gentorch.evaluation.classifier import LeNet, _as_images, _check_dtype
 from gentorch.evaluation.frechet import frechet_distance
@@ -130,7 +131,7 @@ def inception_score(probs: Tensor) -> float:
         raise ValueError(f"probs: expected shape (N, K) with N, K >= 1, got {tuple(probs.shape)}")
     if probs.is_complex():
         raise TypeError(f"probs: expected real probabilities, got dtype {probs.dtype}")
-    p = probs.detach().to(torch.float64)
+    p = to_float64(probs.detach())
     check_finite("probs", p)
     sums = p.sum(1)
     lowest = float(p.min())

@@ -8,6 +8,7 @@ import torch
 from torch import Tensor, nn
 
 from gentorch._checks import check_positive_int
+from gentorch._float64 import to_float64
 from gentorch.evaluation._running import (
     check_images,
     check_labels,
@@ -109,7 +110,7 @@ def active_units(
         raise ValueError(f"threshold: expected a non-negative finite number, got {threshold!r}")
     mu, _ = _encode_all(model, images, batch_size, labels)
     # A_j = Var_x(mu_j(x)), unbiased, in float64
-    activity = mu.to(torch.float64).var(dim=0, unbiased=True)
+    activity = to_float64(mu).var(dim=0, unbiased=True)
     return int((activity > threshold).sum())
 
 
@@ -129,7 +130,8 @@ def kl_per_dimension(
         labels: ``(N,)`` class labels for a conditional model, passed as ``encode(x, y)``.
 
     Returns:
-        ``(L,)`` nats per dimension, float64, on ``images``' device.
+        ``(L,)`` nats per dimension, float64, on ``images``' device (on the CPU for MPS,
+        which has no float64).
 
     Example:
         >>> import torch
@@ -140,4 +142,4 @@ def kl_per_dimension(
         (torch.Size([2]), torch.float64, True)
     """
     mu, logvar = _encode_all(model, images, batch_size, labels)
-    return gaussian_kl(mu.to(torch.float64), logvar.to(torch.float64)).mean(dim=0)
+    return gaussian_kl(to_float64(mu), to_float64(logvar)).mean(dim=0)

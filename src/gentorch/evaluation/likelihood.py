@@ -16,6 +16,7 @@ from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from gentorch._checks import check_bool, check_positive_int
+from gentorch._float64 import to_float64
 from gentorch.evaluation._running import (
     check_images,
     check_labels,
@@ -35,7 +36,7 @@ _ROWS_PER_CALL = 2048
 
 def _mean_stderr(values: Tensor) -> tuple[float, float]:
     """Mean and standard error ``std / sqrt(N)`` (unbiased std; NaN when N = 1) of ``(N,)``."""
-    values = values.to(torch.float64)
+    values = to_float64(values)
     n = values.shape[0]
     mean = float(values.mean())
     stderr = float(values.std(unbiased=True)) / math.sqrt(n) if n > 1 else math.nan
