@@ -1070,7 +1070,8 @@ def _marginal_anomaly_scores(
             for c in classes
         ]
     )  # (C, N): -log p(x | c)
-    log_prior = (counts.double() / counts.sum()).log().to(per_class.dtype)
+    # (on the CPU, beside per_class: MPS has no float64)
+    log_prior = (counts.cpu().double() / counts.sum().cpu()).log().to(per_class.dtype)
     # -log p(x) = -logsumexp_c [log p(c) + log p(x | c)]
     return -torch.logsumexp(log_prior.unsqueeze(-1) - per_class, dim=0)
 

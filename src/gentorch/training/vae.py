@@ -17,6 +17,7 @@ import torch
 from torch import Tensor, nn
 
 from gentorch._checks import check_positive_int, check_real
+from gentorch._float64 import to_float64
 
 __all__ = ["VAETask", "make_adam"]
 
@@ -300,7 +301,8 @@ class VAETask:
             out = self._eval_loss(x, y)
             for key in ("loss", "recon", "kl", "elbo"):
                 # batch means -> sums, so that the last, smaller batch weighs what it should
-                sums[key] = sums.get(key, 0) + out[key].double() * x.shape[0]
+                # (float64 sums: on the CPU for MPS, which has none)
+                sums[key] = sums.get(key, 0) + to_float64(out[key]) * x.shape[0]
         return {k: float(v) / n for k, v in sums.items()}
 
     def _check_range(self, x: Tensor, name: str) -> None:
