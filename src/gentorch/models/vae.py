@@ -29,7 +29,7 @@ import torch
 from torch import Tensor, nn
 
 from gentorch._checks import check_generator, check_positive_int, values_hold
-from gentorch.layers import Reparameterize, reparameterize
+from gentorch.layers import LOGVAR_RANGE, Reparameterize, reparameterize
 from gentorch.losses import (
     bernoulli_log_likelihood,
     gaussian_kl,
@@ -91,11 +91,16 @@ def _standard_normal_log_density(z: Tensor) -> Tensor:
 
 
 def _diagonal_normal_log_density(z: Tensor, mu: Tensor, logvar: Tensor) -> Tensor:
-    """``log N(z; mu, diag(exp(logvar)))`` summed over the last dimension.
+    """``log N(z; mu, diag(exp(logvar)))`` summed over the last dimension, with ``logvar``
+    clamped to :data:`~gentorch.layers.LOGVAR_RANGE` as :func:`reparameterize` clamps it: the
+    density of the Gaussian that ``z`` was drawn from.
 
     ``z: (K, B, L)`` or ``(B, L)``; ``mu, logvar: (B, L)`` broadcast against it; returns ``z``'s
     shape without ``L``.
     """
+    # Scoring z under the unclamped logvar would make p(x, z) / q(z | x) no density ratio: at
+    # logvar = -45 (sampled at -30) log q is off by ~e^15 / 2 per latent, and IWAE >> log p(x).
+    logvar = logvar.clamp(*LOGVAR_RANGE)
     # log N(z; mu, v) = -1/2 sum_l [log(2 pi) + log v_l + (z_l - mu_l)^2 / v_l]
     return -0.5 * ((z - mu).square() * torch.exp(-logvar) + logvar + _LOG_2PI).sum(-1)
 
@@ -662,6 +667,8 @@ class VAE(nn.Module):
         if isinstance(beta, Tensor):
             if beta.dim() != 0:
                 raise ValueError(f"beta: expected a 0-d tensor, got shape {tuple(beta.shape)}")
+            # 0-d beta * 0-d KL takes beta's dtype: a float64 schedule would promote the loss
+            beta = beta.to(self._dtype())
         elif isinstance(beta, (int, float)) and not isinstance(beta, bool):
             # A tensor beta is not range-checked: that would read its value (a device sync).
             if not 0.0 <= beta < math.inf:
