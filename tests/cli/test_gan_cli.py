@@ -149,13 +149,15 @@ def test_resnet_arch_trains_and_samples(
     run = tmp_path / "res"
     argv = ["train", "gan", "--arch", "resnet", "--width", "1", "--latent-dim", "8"]
     argv += ["--limit", "32", "--batch-size", "16", "--epochs", "1", "--classifier", "none"]
-    argv += ["--val-samples", "8", "--out", str(run), "--quiet"]
+    argv += ["--val-samples", "8", "--out", str(run), "--quiet", "--n-power-iterations", "2"]
     assert main(argv) == 0
     written = _wrote(capsys.readouterr().out)
     assert run / "fld.png" not in written  # no classifier, no FLD
     meta = read_checkpoint_metadata(run)
     assert meta["config"]["generator_class"] == "SNGANResNetGenerator"
     assert meta["config"]["discriminator"]["width"] == 2
+    # before: --arch resnet ignored --n-power-iterations silently
+    assert meta["config"]["discriminator"]["n_power_iterations"] == 2
     sample = ["sample", "gan", "--run", str(run), "--n", "4", "--out", str(tmp_path / "s.png")]
     assert main(sample) == 0
     assert (tmp_path / "s.png").is_file()

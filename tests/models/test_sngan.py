@@ -216,3 +216,28 @@ def test_resnet_sn_wraps_every_weighted_layer_and_trains() -> None:
         SNGANResNetGenerator(image_size=64)
     with pytest.raises(ValueError, match=r"x: expected shape \(B, 1, 28, 28\)"):
         d(torch.rand(2, 1, 32, 32))
+
+
+def test_resnet_discriminator_passes_n_power_iterations_to_every_spectral_norm() -> None:
+    # before: the ResNet discriminator had no such argument and `train gan --arch resnet`
+    # dropped --n-power-iterations silently
+    d = SNGANResNetDiscriminator(image_size=28, width=4, n_power_iterations=3)
+    wrapped = [m for m in d.modules() if isinstance(m, SpectralNorm)]
+    assert len(wrapped) == 11
+    assert {m.n_power_iterations for m in wrapped} == {3}
+    assert d.config()["n_power_iterations"] == 3
+    assert SNGANResNetDiscriminator(**d.config()).n_power_iterations == 3
+    with pytest.raises(ValueError, match="n_power_iterations: expected a positive integer"):
+        SNGANResNetDiscriminator(n_power_iterations=0)
+
+
+def test_resnet_generator_samples_like_the_cnn_generator() -> None:
+    g = SNGANResNetGenerator(latent_dim=8, image_size=28, width=4).eval().double()
+    a = g.sample(3, generator=torch.Generator().manual_seed(1))
+    z = torch.randn(3, 8, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
+    assert a.dtype == torch.float64
+    assert torch.equal(a, g(z))  # the codes are N(0, I) drawn in the weights' dtype
+    with pytest.raises(ValueError, match="n: expected a positive integer"):
+        g.sample(0)
+    with pytest.raises(TypeError, match="generator"):
+        g.sample(2, generator=1)  # type: ignore[arg-type]

@@ -596,3 +596,11 @@ def test_state_dict_round_trip(make: object) -> None:
         model.loss(x, y, generator=_gen(14))["loss"], clone.loss(x, y, generator=_gen(14))["loss"]
     )
     assert clone.config() == model.config()
+
+
+def test_conditional_vae_names_labels_on_another_device() -> None:
+    # before: torch.cat failed later with a message naming neither the labels nor the model
+    model = ConditionalVAE(6, [4], 2, num_classes=3)
+    elsewhere = torch.zeros(2, dtype=torch.long, device="meta")  # any device but the model's
+    with pytest.raises(ValueError, match=r"y: expected labels on the model's device cpu, got meta"):
+        model.encode(torch.rand(2, 6), elsewhere)

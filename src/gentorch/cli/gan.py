@@ -303,7 +303,11 @@ def _train(args: argparse.Namespace) -> int:
     else:
         generator = SNGANResNetGenerator(args.latent_dim, 1, image_size=28, width=4 * args.width)
         discriminator = SNGANResNetDiscriminator(
-            1, image_size=28, spectral_norm=not args.no_sn, width=2 * args.width
+            1,
+            image_size=28,
+            spectral_norm=not args.no_sn,
+            width=2 * args.width,
+            n_power_iterations=args.n_power_iterations,
         )
     classifier = _classifier(args.classifier, args.dataset, device)
     evaluator = None

@@ -35,6 +35,7 @@ from gentorch.models._gan_checks import (
     check_image_size,
     check_images,
 )
+from gentorch.models.sngan import sample_images
 
 __all__ = [
     "DiscriminatorResBlock",
@@ -108,6 +109,7 @@ class DiscriminatorResBlock(nn.Module):
         downsample: 2x2 average pooling at the end of both paths.
         first: the "optimized" first block of the paper's code path.
         spectral_norm: wrap every conv in :class:`gentorch.layers.SpectralNorm`.
+        n_power_iterations: power iterations per forward of each ``SpectralNorm``.
 
     Shape:
         ``(B, in_channels, H, W) -> (B, out_channels, H/2, W/2)`` (``H, W`` if not
@@ -129,6 +131,7 @@ class DiscriminatorResBlock(nn.Module):
         downsample: bool = False,
         first: bool = False,
         spectral_norm: bool = True,
+        n_power_iterations: int = 1,
     ) -> None:
         super().__init__()
         check_positive_int("in_channels", in_channels)
@@ -136,11 +139,14 @@ class DiscriminatorResBlock(nn.Module):
         check_bool("downsample", downsample)
         check_bool("first", first)
         check_bool("spectral_norm", spectral_norm)
+        check_positive_int("n_power_iterations", n_power_iterations)
         self.in_channels = in_channels
         self.downsample, self.first = downsample, first
 
         def wrap(layer: nn.Module) -> nn.Module:
-            return _spectral_norm(layer) if spectral_norm else layer
+            if not spectral_norm:
+                return layer
+            return _spectral_norm(layer, n_power_iterations=n_power_iterations)
 
         self.conv1 = wrap(nn.Conv2d(in_channels, out_channels, 3, padding=1))
         self.conv2 = wrap(nn.Conv2d(out_channels, out_channels, 3, padding=1))
@@ -230,6 +236,20 @@ class SNGANResNetGenerator(nn.Module):
         # x = (tanh(h) + 1) / 2: the paper's tanh output rescaled to [0, 1]
         return (torch.tanh(self.conv_out(h)) + 1.0) * 0.5
 
+    def sample(self, n: int, *, generator: torch.Generator | None = None) -> Tensor:
+        """Draw ``n`` images ``(n, C, H, W)`` from ``z ~ N(0, I)`` (on this module's device).
+
+        Gradients flow as usual; wrap the call in ``torch.no_grad()`` for inference. In training
+        mode the batch norms use the sample's own statistics: call ``eval()`` first.
+
+        Example:
+            >>> from gentorch.models import SNGANResNetGenerator
+            >>> g = SNGANResNetGenerator(image_size=28, width=8).eval()
+            >>> g.sample(2).shape
+            torch.Size([2, 1, 28, 28])
+        """
+        return sample_images(self, self.dense.weight, self.latent_dim, n, generator)
+
 
 class SNGANResNetDiscriminator(nn.Module):
     """SN-GAN's ResNet discriminator (Table 4): images in ``[0, 1]`` to ``(B,)`` scores.
@@ -239,13 +259,14 @@ class SNGANResNetDiscriminator(nn.Module):
         image_size: 28 or 32 (the blocks pool twice; global sum pooling does the rest).
         spectral_norm: wrap every conv and the dense layer in ``SpectralNorm``.
         width: channels of every block (128 in the paper).
+        n_power_iterations: power iterations per forward of each ``SpectralNorm``.
 
     Shape:
         ``(B, in_channels, image_size, image_size) -> (B,)``.
 
     Raises:
-        ValueError: ``in_channels`` or ``width`` is not a positive int, or ``image_size`` is not
-            28 or 32.
+        ValueError: ``in_channels``, ``width`` or ``n_power_iterations`` is not a positive int,
+            or ``image_size`` is not 28 or 32.
         TypeError: ``spectral_norm`` is not a bool.
 
     Example:
@@ -264,25 +285,39 @@ class SNGANResNetDiscriminator(nn.Module):
         image_size: int = 28,
         spectral_norm: bool = True,
         width: int = 128,
+        n_power_iterations: int = 1,
     ) -> None:
         super().__init__()
         check_positive_int("in_channels", in_channels)
         check_positive_int("width", width)
         check_image_size(image_size)
         check_bool("spectral_norm", spectral_norm)
+        check_positive_int("n_power_iterations", n_power_iterations)
         self.in_channels, self.image_size = in_channels, image_size
         self.spectral_norm, self.width = spectral_norm, width
-        sn = spectral_norm
+        self.n_power_iterations = n_power_iterations
+        sn, k = spectral_norm, n_power_iterations
         self.blocks = nn.Sequential(
             DiscriminatorResBlock(
-                in_channels, width, downsample=True, first=True, spectral_norm=sn
+                in_channels,
+                width,
+                downsample=True,
+                first=True,
+                spectral_norm=sn,
+                n_power_iterations=k,
             ),
-            DiscriminatorResBlock(width, width, downsample=True, spectral_norm=sn),
-            DiscriminatorResBlock(width, width, spectral_norm=sn),
-            DiscriminatorResBlock(width, width, spectral_norm=sn),
+            DiscriminatorResBlock(
+                width, width, downsample=True, spectral_norm=sn, n_power_iterations=k
+            ),
+            DiscriminatorResBlock(width, width, spectral_norm=sn, n_power_iterations=k),
+            DiscriminatorResBlock(width, width, spectral_norm=sn, n_power_iterations=k),
         )
         linear = nn.Linear(width, 1)
-        self.linear = _spectral_norm(linear) if sn else linear
+        self.linear = (
+            _spectral_norm(linear, n_power_iterations=n_power_iterations)
+            if spectral_norm
+            else linear
+        )
 
     def config(self) -> dict[str, Any]:
         """The constructor's arguments."""
@@ -291,6 +326,7 @@ class SNGANResNetDiscriminator(nn.Module):
             "image_size": self.image_size,
             "spectral_norm": self.spectral_norm,
             "width": self.width,
+            "n_power_iterations": self.n_power_iterations,
         }
 
     def forward(self, x: Tensor) -> Tensor:

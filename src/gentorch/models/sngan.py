@@ -41,6 +41,18 @@ from gentorch.models._gan_checks import (
 __all__ = ["SNGANDiscriminator", "SNGANGenerator"]
 
 
+def sample_images(
+    g: nn.Module, param: Tensor, latent_dim: int, n: int, generator: torch.Generator | None
+) -> Tensor:
+    """``g(z)`` for ``n`` codes ``z ~ N(0, I)`` of size ``latent_dim``, drawn on the device and
+    in the dtype of ``param`` (one of ``g``'s weights): ``(n, C, H, W)``."""
+    check_positive_int("n", n)
+    check_generator(generator)
+    z = torch.randn(n, latent_dim, device=param.device, dtype=param.dtype, generator=generator)
+    out: Tensor = g(z)
+    return out
+
+
 class SNGANGenerator(nn.Module):
     """SN-GAN's standard CNN generator (Table 3a): latent codes to images in ``[0, 1]``.
 
@@ -129,14 +141,7 @@ class SNGANGenerator(nn.Module):
             >>> g.sample(2).shape
             torch.Size([2, 3, 32, 32])
         """
-        check_positive_int("n", n)
-        check_generator(generator)
-        param = self.dense.weight
-        z = torch.randn(
-            n, self.latent_dim, device=param.device, dtype=param.dtype, generator=generator
-        )
-        out: Tensor = self(z)
-        return out
+        return sample_images(self, self.dense.weight, self.latent_dim, n, generator)
 
 
 class SNGANDiscriminator(nn.Module):

@@ -806,6 +806,10 @@ class ConditionalVAE(VAE):
             raise TypeError(f"y: expected integer class labels, got dtype {y.dtype}")
         if y.shape != (batch,):
             raise ValueError(f"y: expected shape ({batch},), got {tuple(y.shape)}")
+        if y.device != ref.device:  # (torch.cat would fail later, naming neither)
+            raise ValueError(
+                f"y: expected labels on the model's device {ref.device}, got {y.device}"
+            )
         in_range = ((y >= 0) & (y < C)).all()
         if not values_hold(in_range, f"y: expected labels in [0, {C}), got one outside"):
             lo, hi = int(y.min()), int(y.max())
