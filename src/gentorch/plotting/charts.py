@@ -114,6 +114,8 @@ def save_line_plot(
             raise ValueError(
                 f"series[{name!r}]: expected {x.shape[0]} values (one per x), got {y.shape[0]}"
             )
+        # Non-finite values as NaN, a gap on any axis (a log axis would clip -inf to its bottom).
+        y = np.where(np.isfinite(y), y, np.nan)
         if logy and bool((y <= 0).any()):
             first = int(np.argmax(y <= 0))
             raise ValueError(
@@ -164,7 +166,8 @@ def save_latent_scatter(
 
     Args:
         mu: ``(N, 2)`` posterior means, e.g. from :func:`gentorch.evaluation.posterior_means`.
-        labels: ``(N,)`` class labels (one colour and legend entry each), or ``None``.
+        labels: ``(N,)`` class labels (one colour and legend entry each, for up to 20
+            classes; beyond that colours repeat and there is no legend), or ``None``.
         path: the PNG file to write.
         title: optional title.
         point_size: marker area in points^2.
@@ -434,7 +437,14 @@ def save_histogram(
         )
     names: dict[Any, str] = {False: "normal", True: "anomaly"} if classes.dtype == bool else {}
     names.update(label_names or {})
-    edges = np.histogram_bin_edges(values, bins=bins)
+    try:
+        edges = np.histogram_bin_edges(values, bins=bins)
+    except ValueError:  # numpy's "Too many bins for data range": scores a few ulps apart
+        low, high = float(values.min()), float(values.max())
+        raise ValueError(
+            f"scores: cannot split their range [{low!r}, {high!r}] into {bins} bins of finite, "
+            "nonzero width; pass fewer bins"
+        ) from None
     figure, (ax,) = _figure()
     for value in np.unique(classes):
         ax.hist(

@@ -25,22 +25,23 @@ __all__ = [
 
 
 def _as_nchw(images: object, name: str = "images") -> Tensor:
+    """``images`` checked, as ``(N, C, H, W)`` float64 on the CPU: float64 holds every value of
+    a narrower float and ``255 * v`` is rounded once, so the 8-bit values are ``round(255 * v)``
+    of the values given, whatever their dtype."""
     if not isinstance(images, Tensor):
         raise TypeError(f"{name}: expected a torch.Tensor, got {type(images).__name__}")
+    shape = tuple(images.shape)
     if images.dim() == 3:
         images = images.unsqueeze(1)
     if images.dim() != 4 or images.shape[1] not in (1, 3):
         raise ValueError(
-            f"{name}: expected shape (N, C, H, W) with C in (1, 3), or (N, H, W), "
-            f"got {tuple(images.shape)}"
+            f"{name}: expected shape (N, C, H, W) with C in (1, 3), or (N, H, W), got {shape}"
         )
     if images.shape[0] == 0 or images.shape[2] == 0 or images.shape[3] == 0:
-        raise ValueError(
-            f"{name}: expected at least one non-empty image, got {tuple(images.shape)}"
-        )
+        raise ValueError(f"{name}: expected at least one non-empty image, got {shape}")
     if not images.is_floating_point():
         raise TypeError(f"{name}: expected a floating-point tensor in [0, 1], got {images.dtype}")
-    images = images.detach()
+    images = images.detach().cpu().to(torch.float64)
     if not bool(torch.isfinite(images).all()):
         raise ValueError(f"{name}: contains NaN or Inf values")
     low, high = float(images.min()), float(images.max())
@@ -80,8 +81,8 @@ def _write_png(grid: Tensor, path: str | Path, scale: int = 1) -> Path:
         grid = grid.repeat_interleave(scale, dim=1).repeat_interleave(scale, dim=2)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    # 8-bit value = round(255 * x)
-    pixels = (grid.to(torch.float32) * 255).round().to(torch.uint8).cpu().numpy()
+    # 8-bit value = round(255 * x), in float64 (float32 would round 255 * x to a tie first)
+    pixels = (grid.to(torch.float64) * 255).round().to(torch.uint8).cpu().numpy()
     if pixels.shape[0] == 1:
         image = Image.fromarray(pixels[0], mode="L")
     else:
@@ -161,10 +162,10 @@ def _to_images(x: Tensor, image_shape: tuple[int, int, int], name: str) -> Tenso
     if not isinstance(x, Tensor):
         raise TypeError(f"{name}: expected a torch.Tensor, got {type(x).__name__}")
     d = image_shape[0] * image_shape[1] * image_shape[2]
-    if x.dim() == 2 and x.shape[1] == d:
+    if (x.dim() == 2 and x.shape[1] == d) or (x.dim() == 4 and tuple(x.shape[1:]) == image_shape):
+        if x.shape[0] == 0:
+            raise ValueError(f"{name}: expected at least one image, got {tuple(x.shape)}")
         return x.detach().reshape(x.shape[0], *image_shape)
-    if x.dim() == 4 and tuple(x.shape[1:]) == image_shape:
-        return x.detach()
     raise ValueError(
         f"{name}: expected shape (N, {d}) or (N, {', '.join(map(str, image_shape))}) for "
         f"image_shape {image_shape}, got {tuple(x.shape)}"
@@ -371,10 +372,12 @@ def save_interpolation(
         z = (1 - t) * mu_a + t * mu_b
         row_labels = None if labels is None else labels.repeat_interleave(steps)
         decoded = _decoded_means(model, z.transpose(0, 1).reshape(-1, mu_a.shape[-1]), row_labels)
-    middle = decoded.reshape(a.shape[0], steps, *shape).to(ends_a.device, ends_a.dtype)
-    rows = torch.cat([ends_a.unsqueeze(1), middle, ends_b.unsqueeze(1)], dim=1)
+    middle = _as_nchw(decoded.reshape(-1, *shape), "model.decode(z)")
+    rows = torch.cat(
+        [ends_a.unsqueeze(1), middle.view(a.shape[0], steps, *shape), ends_b.unsqueeze(1)], dim=1
+    )
     tiles = rows.reshape(-1, *shape)
-    return _write_png(_make_grid(_as_nchw(tiles), steps + 2, padding, 0.0), path, scale)
+    return _write_png(_make_grid(tiles, steps + 2, padding, 0.0), path, scale)
 
 
 def save_latent_manifold(
@@ -464,5 +467,5 @@ def save_latent_manifold(
             f"image_shape: {shape} holds {d} values per image, but the model decodes each latent "
             f"to shape {tuple(images.shape[1:])}; pass the shape of the model's images"
         )
-    tiles = _as_nchw(images.reshape(n * n, *shape))
+    tiles = _as_nchw(images.reshape(n * n, *shape), "model.decode(z)")
     return _write_png(_make_grid(tiles, n, padding, pad_value), path, scale)
