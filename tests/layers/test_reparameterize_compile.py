@@ -43,6 +43,7 @@ def test_compile_fullgraph_inductor_training_eval_and_check_finite() -> None:
 @pytest.mark.parametrize(
     ("layer", "width"),
     [
+        (Reparameterize(), 6),  # the defaults (no diagnostics record)
         (ReparameterizeLaplace(), 6),
         (ReparameterizeLogistic(), 6),
         (ReparameterizeFullCov(), 9),
