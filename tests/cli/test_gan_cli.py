@@ -65,6 +65,7 @@ def test_train_sample_eval_resume(
         assert grid.size[0] > 8 * 28  # 64 fixed codes in an 8x8 grid
     history = json.loads((run / "history.json").read_text())
     assert {"val_fld", "val_is", "train_d_loss", "train_g_loss"} <= set(history[0])
+    assert json.loads((run / "run.json").read_text())["val_samples"] == 40
     meta = read_checkpoint_metadata(run)
     assert meta["config"]["setting"] == "D"
     assert meta["config"]["n_dis"] == 5
@@ -172,7 +173,8 @@ def test_resume_refuses_other_data_before_reading_any(
 
     # a run as `train gan --limit 2000 --out run` leaves it (only what the check reads)
     run = tmp_path / "run"
-    info = {"data": {"dataset": "mnist", "data_dir": None, "limit": 2000}, "classifier": None}
+    info: dict[str, object] = {"data": {"dataset": "mnist", "data_dir": None, "limit": 2000}}
+    info["classifier"] = None
     (run / "run.json").parent.mkdir()
     (run / "run.json").write_text(json.dumps(info))
     save_checkpoint(run / "checkpoint.safetensors", {"g": nn.Linear(2, 2)}, metadata={"epoch": 1})
@@ -187,6 +189,16 @@ def test_resume_refuses_other_data_before_reading_any(
     assert main(argv) == 2
     assert "--epochs 1: the run in" in capsys.readouterr().err
     assert (run / "run.json").read_bytes() == before
+    # (a run.json of before --val-samples was recorded: not compared, as above)
+    info["val_samples"] = 40
+    (run / "run.json").write_text(json.dumps(info))
+    # before: the FLD of the later epochs compared 1000 images, that of the first 40
+    argv = ["train", "gan", "--resume", "--limit", "2000", "--epochs", "2", "--out", str(run)]
+    assert main(argv) == 2
+    assert capsys.readouterr().err == (
+        f"gentorch: error: --resume: the run in '{run}' was trained with --val-samples 40 "
+        "(given: 1000); resume it with the same settings\n"
+    )
 
 
 def test_outputs_inside_a_file_are_named_before_any_work(
@@ -228,3 +240,30 @@ def test_resume_names_network_and_objective_differences_by_flag(
     assert main([*argv, "--width", "2", "--lr", "0.001"]) == 2
     assert "--lr 0.0002 (given: 0.001)" in capsys.readouterr().err
     assert main([*argv, "--width", "2"]) == 0
+
+
+def test_n_power_iterations_without_spectral_norm_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # before: the plain discriminator ignored it (its config still recorded the 3)
+    argv = ["train", "gan", "--data-dir", str(tmp_path / "no-data"), "--out", str(tmp_path / "r")]
+    assert main([*argv, "--no-sn", "--n-power-iterations", "3"]) == 2
+    assert capsys.readouterr().err == (
+        "gentorch: error: --n-power-iterations 3: the power iteration of spectral "
+        "normalization, which --no-sn turns off; leave one of them out\n"
+    )
+    assert not (tmp_path / "r").exists()
+
+
+def test_sample_flags_are_checked_before_the_run_is_read(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run = ["sample", "gan", "--run", str(tmp_path / "no-run")]
+    assert main([*run, "--nrow", "0"]) == 2
+    expected = "gentorch: error: --nrow: expected a positive integer, got 0\n"
+    assert capsys.readouterr().err == expected
+    # before: accepted and ignored (sampling reads no data)
+    with pytest.raises(SystemExit) as exit_info:
+        main([*run, "--data-dir", "d"])
+    assert exit_info.value.code == 2
+    assert "error: unrecognized arguments: --data-dir d" in capsys.readouterr().err

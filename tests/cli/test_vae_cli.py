@@ -218,6 +218,12 @@ def test_bad_training_flags_are_named_before_any_data_is_read(
             "--chunk-size: expected a positive integer, got -1",
         ),
         (["anomaly", "vae", "--k", "0"], "--k: expected a positive integer, got 0"),
+        # before: ignored, the default --score elbo draws one sample per example
+        (
+            ["anomaly", "vae", "--k", "50"],
+            "--k 50: the importance samples of --score nll, and --score is elbo; add --score nll "
+            "or leave --k out",
+        ),
     ],
 )
 def test_bad_evaluation_flags_are_named_before_the_run_is_read(
@@ -585,3 +591,176 @@ def test_denoise_checks_its_flags_before_loading_anything(
     err = capsys.readouterr().err
     assert message in err
     assert "run.json" not in err
+
+
+@pytest.mark.parametrize(
+    ("flags", "expected"),
+    [
+        # before: trained at a constant --lr; the final fraction was ignored
+        (
+            ["--lr-final", "0.5"],
+            "--lr-final 0.5: the end of the --lr-decay cosine schedule, and --lr-decay is none; "
+            "add --lr-decay cosine or leave --lr-final out",
+        ),
+        # before: the library's "free_bits: must be 0 ..." after run.json was written
+        (
+            ["--free-bits", "0.5", "--iwae-k", "2"],
+            "--free-bits 0.5: a floor on the ELBO's KL term, and --iwae-k 2 trains the IWAE "
+            "objective, which has none; leave one of them out",
+        ),
+        # before: ignored (a named dataset has its own labels; digits ignores --data-dir)
+        (
+            ["--label-column", "0"],
+            "--label-column '0': names a column of a .npy/.csv/.tsv/.txt array, and --dataset "
+            "'digits' is a named dataset, with its labels (if any) built in; leave "
+            "--label-column out",
+        ),
+        (
+            ["--data-dir", "elsewhere"],
+            "--data-dir 'elsewhere': only mnist, fashion-mnist and binarized-mnist are read "
+            "from a datasets folder, not --dataset 'digits'; leave --data-dir out",
+        ),
+        # (refused as before, but now before the data are read)
+        (
+            ["--conditional", "--preset", "conv"],
+            "--conditional: there is no conditional ConvVAE; use --preset book or mlp",
+        ),
+        (
+            ["--preset", "conv", "--hidden-dims", "16,16"],
+            "--hidden-dims: the conv preset takes one width, got (16, 16)",
+        ),
+    ],
+)
+def test_flags_that_do_not_combine_are_named_before_any_data_is_read(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    flags: list[str],
+    expected: str,
+) -> None:
+    import gentorch.cli.vae
+
+    def no_data(spec: object) -> None:
+        raise AssertionError("the data were read")
+
+    monkeypatch.setattr(gentorch.cli.vae, "_load_data", no_data)
+    assert _train(tmp_path / "run", *flags) == 2
+    assert capsys.readouterr().err == f"gentorch: error: {expected}\n"
+    assert not (tmp_path / "run").exists()
+
+
+def test_label_column_on_a_folder_of_images_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # before: ignored; the labels come from the sub-folders' names
+    assert _train(tmp_path / "run", "--dataset", str(tmp_path), "--label-column", "1") == 2
+    assert capsys.readouterr().err.startswith(
+        f"gentorch: error: --label-column '1': names a column of a .npy/.csv/.tsv/.txt array, "
+        f"and --dataset '{tmp_path}' is a folder of images"
+    )
+
+
+def test_exclude_class_must_name_a_class_of_the_data(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # before: nothing was left out, and run.json recorded exclude_class 10
+    assert _train(tmp_path / "run", "--exclude-class", "10") == 2
+    assert capsys.readouterr().err == (
+        "gentorch: error: --exclude-class 10: no training example of 'digits' has that class "
+        "(its labels run from 0 to 9)\n"
+    )
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize(
+    ("argv", "flag"),
+    [
+        (["reconstruct", "vae", "--seed", "1"], "--seed 1"),  # deterministic
+        (["plot-latent", "vae", "--seed", "1"], "--seed 1"),  # deterministic
+        (["sample", "vae", "--data-dir", "d"], "--data-dir d"),  # reads no data
+    ],
+)
+def test_options_a_command_would_ignore_are_not_offered(
+    argv: list[str], flag: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # before: accepted and ignored
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    assert exit_info.value.code == 2
+    assert f"error: unrecognized arguments: {flag}" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "action", ["eval", "reconstruct", "interpolate", "plot-latent", "anomaly", "denoise"]
+)
+def test_data_dir_for_a_run_on_digits_is_refused(
+    trained: Path, action: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # before: ignored (the digits ship with scikit-learn); plot-latent drew its manifold first
+    assert main([action, "vae", "--run", str(trained), "--data-dir", "elsewhere"]) == 2
+    assert capsys.readouterr().err == (
+        "gentorch: error: --data-dir 'elsewhere': only mnist, fashion-mnist and binarized-mnist "
+        "are read from a datasets folder, not the run's dataset 'digits'; leave --data-dir out\n"
+    )
+
+
+def test_anomaly_class_must_be_in_the_test_set(
+    trained: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # before: every test example was scored, then "is_anomaly: expected both anomalies ..."
+    assert main(["anomaly", "vae", "--run", str(trained), "--anomaly-class", "10"]) == 2
+    assert capsys.readouterr().err == (
+        "gentorch: error: --anomaly-class 10: no test example has that class (the test labels "
+        "run from 0 to 9)\n"
+    )
+
+
+def test_dynamic_binarization_of_an_array_binarizes_its_test_set_too(tmp_path: Path) -> None:
+    from gentorch.cli.vae import _load_data
+
+    rng = np.random.default_rng(0)
+    np.save(tmp_path / "unit.npy", rng.random((60, 5)).astype(np.float32))
+    spec = {"dataset": str(tmp_path / "unit.npy"), "binarize": "dynamic"}
+    # before: only the named datasets' test sets were binarized; an array's stayed grey
+    first, second = _load_data(spec).test_x, _load_data(spec).test_x
+    assert set(first.unique().tolist()) == {0.0, 1.0}
+    assert torch.equal(first, second)
+
+
+def test_tabular_data_outside_the_unit_interval_refuse_noise_and_binarization(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    table = np.linspace(-2.0, 3.0, 60 * 5, dtype=np.float32).reshape(60, 5)
+    np.save(tmp_path / "table.npy", table)
+    data = ["--dataset", str(tmp_path / "table.npy"), "--preset", "mlp", "--hidden-dims", "8"]
+    data += ["--likelihood", "gaussian"]
+    # before: the noisy inputs were clipped to [0, 1] (the data's range lost) without a word
+    assert _train(tmp_path / "a", *data, "--input-noise", "0.3") == 2
+    err = capsys.readouterr().err
+    assert err.startswith(
+        "gentorch: error: --input-noise 0.3: the noisy inputs are clipped to [0, 1], which needs "
+        "data in [0, 1], got values in ["
+    )
+    # before: a RuntimeError from torch.bernoulli, with a traceback
+    assert _train(tmp_path / "a", *data, "--binarize", "dynamic") == 2
+    err = capsys.readouterr().err
+    assert err.startswith("gentorch: error: --binarize dynamic: draws Bernoulli(x), which needs")
+    assert "has values in [-2, 3]" in err
+    assert not (tmp_path / "a").exists()
+    out = tmp_path / "run"
+    assert _train(out, *data, "--epochs", "1") == 0
+    capsys.readouterr()
+    run = ["denoise", "vae", "--run", str(out)]
+    # before: --n and --out were ignored (no picture of tabular data)
+    assert main([*run, "--n", "4"]) == 2
+    assert capsys.readouterr().err == (
+        f"gentorch: error: --n 4: the run's data ('{tmp_path / 'table.npy'}') are not images, "
+        "so denoise draws no picture; leave it out\n"
+    )
+    assert main([*run, "--out", str(tmp_path / "d.png")]) == 2
+    assert f"--out '{tmp_path / 'd.png'}': the run's data" in capsys.readouterr().err
+    # before: the clean and noisy data were clipped to [0, 1] and their PSNR reported
+    assert main(run) == 2
+    assert capsys.readouterr().err.startswith(
+        "gentorch: error: --noise 0.3: the noisy inputs are clipped to [0, 1]"
+    )

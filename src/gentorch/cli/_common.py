@@ -33,11 +33,15 @@ class UsageError(Exception):
 def add_run_args(
     p: argparse.ArgumentParser,
     family: str,
-    seed_help: str,
+    seed_help: str | None,
     out_help: str = "output file (default: inside --run)",
+    data: bool = True,
 ) -> None:
     """Options of a command that reads the folder written by ``gentorch train <family>``:
-    ``--run`` (default ``runs/<family>``), ``--out``, ``--device``, ``--seed``, ``--data-dir``."""
+    ``--run`` (default ``runs/<family>``), ``--out``, ``--device``, ``--seed``, ``--data-dir``.
+    A command that draws nothing at random (``seed_help`` None) has no ``--seed``, and one that
+    reads no data (``data`` false) no ``--data-dir``: argparse refuses them instead of ignoring
+    them."""
     p.add_argument(
         "--run",
         dest="run_dir",
@@ -46,8 +50,10 @@ def add_run_args(
     )
     p.add_argument("--out", default=None, help=out_help)
     p.add_argument("--device", default=None, help="cpu, cuda, mps (default: cuda if available)")
-    p.add_argument("--seed", type=int, default=0, help=seed_help)
-    p.add_argument("--data-dir", default=None, help="datasets folder (default: $GENTORCH_DATA)")
+    if seed_help is not None:
+        p.add_argument("--seed", type=int, default=0, help=seed_help)
+    if data:
+        p.add_argument("--data-dir", default=None, help="datasets folder (default: $GENTORCH_DATA)")
 
 
 def add_train_run_group(p: argparse.ArgumentParser, family: str) -> None:

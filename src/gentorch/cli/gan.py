@@ -50,7 +50,7 @@ def register(families: dict[str, argparse._SubParsersAction[argparse.ArgumentPar
     _train_parser(_add(families, "train", "gan", "train an SN-GAN; write checkpoint and pictures"))
 
     p = _add(families, "sample", "gan", "draw images from a trained GAN into a PNG grid")
-    _run_args(p)
+    _run_args(p, data=False)  # (reads no data: no --data-dir)
     p.add_argument("--n", type=int, default=64, help="number of images")
     p.add_argument("--nrow", type=int, default=None, help="images per row (default: square)")
     p.add_argument("--raw", action="store_true", help="use the trained, not the EMA, generator")
@@ -128,8 +128,8 @@ def _train_parser(p: argparse.ArgumentParser) -> None:
     model.add_argument(
         "--n-power-iterations",
         type=int,
-        default=1,
-        help="power-iteration steps per discriminator forward (spectral norm)",
+        default=None,  # (1; None tells it apart from a value given with --no-sn)
+        help="power-iteration steps per discriminator forward (spectral norm; default: 1)",
     )
     objective = p.add_argument_group("objective and optimisation")
     settings = ", ".join(
@@ -170,8 +170,8 @@ def _train_parser(p: argparse.ArgumentParser) -> None:
     p.set_defaults(run=guard(_train))
 
 
-def _run_args(p: argparse.ArgumentParser) -> None:
-    add_run_args(p, "gan", seed_help="seed of the latent codes")
+def _run_args(p: argparse.ArgumentParser, data: bool = True) -> None:
+    add_run_args(p, "gan", seed_help="seed of the latent codes", data=data)
 
 
 def _positive_options(args: argparse.Namespace, *names: str) -> None:
@@ -198,7 +198,8 @@ def _classifier(spec: str | None, dataset: str, device: torch.device) -> Any:
 
 # ----------------------------------------------------------------------------------- train
 def _check_resume(out: Path, args: argparse.Namespace) -> None:
-    """``--resume`` continues the run in ``out`` only on its own data, with its classifier."""
+    """``--resume`` continues the run in ``out`` only on its own data, with its classifier and
+    its number of validation images (the FLD of every epoch depends on both)."""
 
     def trained(info: dict[str, Any]) -> dict[str, object]:
         data = info["data"]
@@ -206,9 +207,12 @@ def _check_resume(out: Path, args: argparse.Namespace) -> None:
             "--dataset": data["dataset"],
             "--limit": data.get("limit"),
             "--classifier": info.get("classifier"),
+            # (runs written before it was recorded: not compared)
+            "--val-samples": info.get("val_samples", args.val_samples),
         }
 
     given = {"--dataset": args.dataset, "--limit": args.limit, "--classifier": args.classifier}
+    given["--val-samples"] = args.val_samples
     check_resume(out, args.epochs, trained, given)
 
 
@@ -277,6 +281,12 @@ def _train(args: argparse.Namespace) -> int:
             raise UsageError(f"{flag}: expected a float in [0, 1), got {value}")
     if not 0 <= args.ema_decay < 1:
         raise UsageError(f"--ema-decay: expected a float in [0, 1), got {args.ema_decay}")
+    if args.no_sn and args.n_power_iterations is not None:
+        raise UsageError(
+            f"--n-power-iterations {args.n_power_iterations}: the power iteration of spectral "
+            "normalization, which --no-sn turns off; leave one of them out"
+        )
+    n_power_iterations = 1 if args.n_power_iterations is None else args.n_power_iterations
     device = select_device(args.device)
     out = out_folder("--out", args.out)
     if args.resume:
@@ -298,7 +308,7 @@ def _train(args: argparse.Namespace) -> int:
             image_size=28,
             spectral_norm=not args.no_sn,
             width=args.width,
-            n_power_iterations=args.n_power_iterations,
+            n_power_iterations=n_power_iterations,
         )
     else:
         generator = SNGANResNetGenerator(args.latent_dim, 1, image_size=28, width=4 * args.width)
@@ -307,7 +317,7 @@ def _train(args: argparse.Namespace) -> int:
             image_size=28,
             spectral_norm=not args.no_sn,
             width=2 * args.width,
-            n_power_iterations=args.n_power_iterations,
+            n_power_iterations=n_power_iterations,
         )
     classifier = _classifier(args.classifier, args.dataset, device)
     evaluator = None
@@ -341,6 +351,7 @@ def _train(args: argparse.Namespace) -> int:
         run_info = {
             "data": {"dataset": args.dataset, "data_dir": args.data_dir, "limit": args.limit},
             "classifier": args.classifier,
+            "val_samples": args.val_samples,
         }
         run_json = out / "run.json"
         write_atomic(run_json, json.dumps(run_info, indent=1).encode())
@@ -439,6 +450,8 @@ def _sample(args: argparse.Namespace) -> int:
     from gentorch.plotting import save_image_grid
 
     positive("--n", args.n)
+    if args.nrow is not None:
+        positive("--nrow", args.nrow)
     out = png_out(args.out, Path(args.run_dir) / "samples.png")
     device = select_device(args.device)
     generator, _ = _load_generator(args.run_dir, device, args.raw)

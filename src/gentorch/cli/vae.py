@@ -49,6 +49,8 @@ if TYPE_CHECKING:
 __all__ = ["register"]
 
 _NAMED_DATASETS = ("digits", "mnist", "fashion-mnist", "binarized-mnist")
+# The named datasets read from a datasets folder (--data-dir); digits ships with scikit-learn.
+_FOLDER_DATASETS = ("mnist", "fashion-mnist", "binarized-mnist")
 _ARRAY_SUFFIXES = (".npy", ".csv", ".tsv", ".txt")
 # Defaults of each preset: (hidden widths, latent size). "book" is Generative Deep Learning's
 # ch. 5.2 model; "mlp" is the PyTorch examples' 784-400-20 VAE; "conv" is gentorch's ConvVAE.
@@ -90,7 +92,7 @@ def register(families: dict[str, argparse._SubParsersAction[argparse.ArgumentPar
         "sample",
         "draw samples from a trained VAE into a PNG grid (a conditional model: one row per class)",
     )
-    _run_args(p)
+    _run_args(p, data=False)  # (reads no data: no --data-dir)
     p.add_argument(
         "--n",
         type=int,
@@ -102,7 +104,7 @@ def register(families: dict[str, argparse._SubParsersAction[argparse.ArgumentPar
     p.set_defaults(run=guard(_sample))
 
     p = _add(families, "reconstruct", "test images beside their reconstructions (PNG)")
-    _run_args(p)
+    _run_args(p, seed=False)  # (deterministic: the mean of p(x | z = mu(x)))
     p.add_argument("--n", type=int, default=32, help="number of test images")
     p.set_defaults(run=guard(_reconstruct))
 
@@ -121,7 +123,7 @@ def register(families: dict[str, argparse._SubParsersAction[argparse.ArgumentPar
     add_run_args(
         p,
         "vae",
-        seed_help="seed of the random draws",
+        seed_help=None,  # (deterministic: a grid of quantiles and the posterior means)
         out_help="output folder for latent_manifold.png and latent_scatter.png (default: --run)",
     )
     p.add_argument("--grid", type=int, default=20, help="manifold grid size (grid x grid)")
@@ -143,13 +145,23 @@ def register(families: dict[str, argparse._SubParsersAction[argparse.ArgumentPar
         "--exclude-class)",
     )
     p.add_argument("--score", choices=("elbo", "nll"), default="elbo", help="anomaly score")
-    p.add_argument("--k", type=int, default=100, help="importance samples for --score nll")
+    p.add_argument(
+        "--k",
+        type=int,
+        default=None,  # (100; None tells it apart from a value given with --score elbo)
+        help="importance samples for --score nll (default: 100)",
+    )
     p.set_defaults(run=guard(_anomaly))
 
     p = _add(families, "denoise", "denoise noisy test images; report PSNR (PNG)")
     _run_args(p)
     p.add_argument("--noise", type=float, default=0.3, help="std of the Gaussian noise added")
-    p.add_argument("--n", type=int, default=16, help="number of images in the picture")
+    p.add_argument(
+        "--n",
+        type=int,
+        default=None,  # (16; None tells it apart from a value given for data without pictures)
+        help="number of images in the picture (default: 16)",
+    )
     p.set_defaults(run=guard(_denoise))
 
 
@@ -246,7 +258,10 @@ def _train_parser(p: argparse.ArgumentParser) -> None:
         help="cosine: the learning rate falls from --lr to --lr-final * lr over all --epochs",
     )
     objective.add_argument(
-        "--lr-final", type=float, default=0.0, help="final learning rate, as a fraction of --lr"
+        "--lr-final",
+        type=float,
+        default=None,  # (0; None tells it apart from a value given without --lr-decay cosine)
+        help="final learning rate of --lr-decay cosine, as a fraction of --lr (default: 0)",
     )
     objective.add_argument("--seed", type=int, default=0, help="seeds weights, batches, noise")
     objective.add_argument(
@@ -259,8 +274,8 @@ def _train_parser(p: argparse.ArgumentParser) -> None:
     p.set_defaults(run=guard(_train))
 
 
-def _run_args(p: argparse.ArgumentParser) -> None:
-    add_run_args(p, "vae", seed_help="seed of the random draws")
+def _run_args(p: argparse.ArgumentParser, seed: bool = True, data: bool = True) -> None:
+    add_run_args(p, "vae", seed_help="seed of the random draws" if seed else None, data=data)
 
 
 # ------------------------------------------------------------------------------------- data
@@ -286,17 +301,31 @@ def _load_data(spec: dict[str, Any]) -> _Data:
         train_x, train_y = data.load(name, "train", root)
         test_split = "valid" if "valid" in meta.splits else "test"
         test_x, test_y = data.load(name, test_split, root)
-        if spec.get("binarize") == "dynamic":
-            # one fixed draw x_b ~ Bernoulli(x) of the test set (seed 0), the same in every run
-            test_x = torch.bernoulli(test_x, generator=torch.Generator().manual_seed(0))
         result = _Data(train_x, train_y, test_x, test_y, meta.image_shape, meta.class_names)
     else:
         result = _load_user_data(Path(name), spec)
+    if spec.get("binarize") == "dynamic":
+        if not (_in_unit_interval(result.train_x) and _in_unit_interval(result.test_x)):
+            low = min(float(result.train_x.min()), float(result.test_x.min()))
+            high = max(float(result.train_x.max()), float(result.test_x.max()))
+            raise UsageError(
+                f"--binarize dynamic: draws Bernoulli(x), which needs data in [0, 1]; the "
+                f"dataset {name!r} has values in [{low:g}, {high:g}]"
+            )
+        # one fixed draw x_b ~ Bernoulli(x) of the test set (seed 0), the same in every run
+        gen = torch.Generator().manual_seed(0)
+        result.test_x = torch.bernoulli(result.test_x, generator=gen)
     exclude = spec.get("exclude_class")
     if exclude is not None:
         if result.train_y is None:
             raise UsageError(f"--exclude-class {exclude}: the dataset {name!r} has no labels")
         keep = result.train_y != exclude
+        if bool(keep.all()):
+            low, high = int(result.train_y.min()), int(result.train_y.max())
+            raise UsageError(
+                f"--exclude-class {exclude}: no training example of {name!r} has that class "
+                f"(its labels run from {low} to {high})"
+            )
         result.train_x, result.train_y = result.train_x[keep], result.train_y[keep]
     return result
 
@@ -347,29 +376,28 @@ def _build_model(
     """The model of ``train vae``'s options; a :class:`ConditionalVAE` when ``num_classes``."""
     from gentorch.models import VAE, ConditionalVAE, ConvVAE
 
-    hidden, latent = _PRESETS[args.preset]
-    if args.hidden_dims is not None:
-        try:
-            hidden = tuple(int(h) for h in args.hidden_dims.split(",") if h.strip())
-        except ValueError:
-            raise UsageError(
-                f"--hidden-dims: expected comma-separated integers, got {args.hidden_dims!r}"
-            ) from None
+    hidden, latent = _hidden_dims(args), _PRESETS[args.preset][1]
     if args.latent_dim is not None:
         latent = args.latent_dim
-    if num_classes is not None:
-        if args.preset == "conv":
-            raise UsageError(
-                "--conditional: there is no conditional ConvVAE; use --preset book or mlp"
-            )
+    if num_classes is not None:  # (not with --preset conv: _check_train_options)
         return ConditionalVAE(input_dim, hidden, latent, num_classes, likelihood=args.likelihood)
     if args.preset != "conv":
         return VAE(input_dim, hidden, latent, likelihood=args.likelihood)
     if image_shape is None:
         raise UsageError("--preset conv: needs image data (C, H, W); this dataset is tabular")
-    if len(hidden) != 1:
-        raise UsageError(f"--hidden-dims: the conv preset takes one width, got {hidden}")
     return ConvVAE(latent, args.likelihood, image_shape, hidden_dim=hidden[0])
+
+
+def _hidden_dims(args: argparse.Namespace) -> tuple[int, ...]:
+    """The hidden widths of ``--hidden-dims`` (unset: the preset's)."""
+    if args.hidden_dims is None:
+        return _PRESETS[args.preset][0]
+    try:
+        return tuple(int(h) for h in args.hidden_dims.split(",") if h.strip())
+    except ValueError:
+        raise UsageError(
+            f"--hidden-dims: expected comma-separated integers, got {args.hidden_dims!r}"
+        ) from None
 
 
 def _load_run(run: str | Path, device: str | None) -> tuple[VAE, dict[str, Any]]:
@@ -469,12 +497,55 @@ def _check_train_options(args: argparse.Namespace) -> None:
     ):
         if not value >= 0 or math.isinf(value):
             raise UsageError(f"{flag}: expected a finite value >= 0, got {value}")
-    if not 0 <= args.lr_final <= 1:
-        raise UsageError(f"--lr-final: expected a fraction of --lr in [0, 1], got {args.lr_final}")
+    if args.lr_final is not None:
+        if not 0 <= args.lr_final <= 1:
+            raise UsageError(
+                f"--lr-final: expected a fraction of --lr in [0, 1], got {args.lr_final}"
+            )
+        if args.lr_decay != "cosine":
+            raise UsageError(
+                f"--lr-final {args.lr_final:g}: the end of the --lr-decay cosine schedule, and "
+                f"--lr-decay is {args.lr_decay}; add --lr-decay cosine or leave --lr-final out"
+            )
+    if args.free_bits > 0 and args.iwae_k > 1:
+        raise UsageError(
+            f"--free-bits {args.free_bits:g}: a floor on the ELBO's KL term, and --iwae-k "
+            f"{args.iwae_k} trains the IWAE objective, which has none; leave one of them out"
+        )
+    # (checked here, before any data is read, rather than when the model is built)
+    hidden = _hidden_dims(args)
+    if args.preset == "conv":
+        if args.conditional:
+            raise UsageError(
+                "--conditional: there is no conditional ConvVAE; use --preset book or mlp"
+            )
+        if len(hidden) != 1:
+            raise UsageError(f"--hidden-dims: the conv preset takes one width, got {hidden}")
     if args.dataset not in _NAMED_DATASETS and not Path(args.dataset).exists():
         raise UsageError(
             f"--dataset {args.dataset!r}: not one of {', '.join(_NAMED_DATASETS)}, and no such "
             "file or folder"
+        )
+    _check_data_dir(args.data_dir, args.dataset, "--dataset")
+    if args.label_column is not None and (
+        args.dataset in _NAMED_DATASETS or Path(args.dataset).is_dir()
+    ):
+        kind = "a named dataset" if args.dataset in _NAMED_DATASETS else "a folder of images"
+        raise UsageError(
+            f"--label-column {args.label_column!r}: names a column of a "
+            f"{'/'.join(_ARRAY_SUFFIXES)} array, and --dataset {args.dataset!r} is {kind}, with "
+            "its labels (if any) built in; leave --label-column out"
+        )
+
+
+def _check_data_dir(data_dir: str | None, dataset: str, whose: str) -> None:
+    """``--data-dir`` is read only for the datasets kept in a datasets folder: a
+    :class:`UsageError` if it is given for another (``whose``: how to name the dataset)."""
+    if data_dir is not None and dataset not in _FOLDER_DATASETS:
+        raise UsageError(
+            f"--data-dir {data_dir!r}: only {', '.join(_FOLDER_DATASETS[:-1])} and "
+            f"{_FOLDER_DATASETS[-1]} are read from a datasets folder, not {whose} {dataset!r}; "
+            "leave --data-dir out"
         )
 
 
@@ -571,6 +642,12 @@ def _train(args: argparse.Namespace) -> int:
             f"[{float(data.train_x.min()):g}, {float(data.train_x.max()):g}]; use "
             "--likelihood gaussian (or rescale the data)"
         )
+    if args.input_noise > 0 and not _in_unit_interval(data.train_x):
+        raise UsageError(
+            f"--input-noise {args.input_noise:g}: the noisy inputs are clipped to [0, 1], which "
+            f"needs data in [0, 1], got values in [{float(data.train_x.min()):g}, "
+            f"{float(data.train_x.max()):g}]; rescale the data or leave --input-noise out"
+        )
     num_classes = _num_classes(data, args.dataset) if args.conditional else None
     model = _build_model(args, data.train_x.shape[1], data.image_shape, num_classes)
     steps_per_epoch = math.ceil(data.train_x.shape[0] / positive("--batch-size", args.batch_size))
@@ -579,7 +656,7 @@ def _train(args: argparse.Namespace) -> int:
         model,
         lr=args.lr,
         lr_decay_steps=steps if args.lr_decay == "cosine" else 0,
-        lr_final=args.lr_final,
+        lr_final=0.0 if args.lr_final is None else args.lr_final,
         beta=args.beta,
         kl_warmup_steps=args.kl_warmup,
         free_bits=args.free_bits,
@@ -797,8 +874,9 @@ def _plot_latent(args: argparse.Namespace) -> int:
         raise UsageError(f"plot-latent: needs a model with latent_dim 2, this one has {latent_dim}")
     label = _checked_label(args.label, model, args.run_dir)
     shape = _image_shape(info)
+    spec = _data_spec(info, args)  # (checks --data-dir before any picture is drawn)
     _picture_manifolds(model, shape, positive("--grid", args.grid), folder, label, info)
-    data = _load_data(_data_spec(info, args))
+    data = _load_data(spec)
     if data.test_y is None:
         print("the test set has no labels: no class-coloured scatter")
         return 0
@@ -809,7 +887,14 @@ def _plot_latent(args: argparse.Namespace) -> int:
 def _anomaly(args: argparse.Namespace) -> int:
     from gentorch.evaluation import anomaly_auc, anomaly_scores
 
-    positive("--k", args.k)
+    if args.k is not None:
+        positive("--k", args.k)
+        if args.score != "nll":
+            raise UsageError(
+                f"--k {args.k}: the importance samples of --score nll, and --score is "
+                f"{args.score}; add --score nll or leave --k out"
+            )
+    k = 100 if args.k is None else args.k
     out = png_out(args.out, Path(args.run_dir) / "anomaly.png")
     model, info = _load_run(args.run_dir, args.device)
     anomalous = args.anomaly_class
@@ -822,16 +907,22 @@ def _anomaly(args: argparse.Namespace) -> int:
     data = _load_data(_data_spec(info, args))
     if data.test_y is None:
         raise UsageError(f"anomaly: the dataset {info['data']['dataset']!r} has no labels")
+    is_anomaly = data.test_y == anomalous
+    if not bool(is_anomaly.any()):  # (checked before the scores, which take long)
+        low, high = int(data.test_y.min()), int(data.test_y.max())
+        raise UsageError(
+            f"--anomaly-class {anomalous}: no test example has that class (the test labels run "
+            f"from {low} to {high})"
+        )
     device = next(model.parameters()).device
     generator = torch.Generator(device=device).manual_seed(args.seed)
     cvae = _as_conditional(model)
     if cvae is None:
         scores = anomaly_scores(
-            model, data.test_x.to(device), args.score, k=args.k, generator=generator
+            model, data.test_x.to(device), args.score, k=k, generator=generator
         ).cpu()
     else:
-        scores = _marginal_anomaly_scores(cvae, data, args.score, args.k, generator)
-    is_anomaly = data.test_y == anomalous
+        scores = _marginal_anomaly_scores(cvae, data, args.score, k, generator)
     auc = anomaly_auc(scores, is_anomaly)
     print(f"ROC-AUC {auc:.4f}: class {anomalous} vs the rest, score -{args.score.upper()}")
     _picture_histogram(scores, is_anomaly, anomalous, auc, args.score, out)
@@ -851,9 +942,22 @@ def _denoise(args: argparse.Namespace) -> int:
     # (checked before any work; an infinite std would turn every pixel into 0 or 1)
     if not 0 <= args.noise < math.inf:
         raise UsageError(f"--noise: expected a finite standard deviation >= 0, got {args.noise}")
-    n_pictured = positive("--n", args.n)
+    n_pictured = positive("--n", 16 if args.n is None else args.n)
     model, info = _load_run(args.run_dir, args.device)
+    if info.get("image_shape") is None:
+        for flag, value in (("--n", args.n), ("--out", args.out)):
+            if value is not None:
+                raise UsageError(
+                    f"{flag} {value!r}: the run's data ({info['data']['dataset']!r}) are not "
+                    "images, so denoise draws no picture; leave it out"
+                )
     data = _load_data(_data_spec(info, args))
+    if not _in_unit_interval(data.test_x):
+        raise UsageError(
+            f"--noise {args.noise:g}: the noisy inputs are clipped to [0, 1] (and PSNR takes "
+            f"that range), which needs data in [0, 1]; the run's data have values in "
+            f"[{float(data.test_x.min()):g}, {float(data.test_x.max()):g}]"
+        )
     clean = data.test_x.to(next(model.parameters()).device)
     generator = torch.Generator(device=clean.device).manual_seed(args.seed)
     # noisy = clip(x + sigma * eps, 0, 1), eps ~ N(0, I): a corrupted input in the data's range
@@ -1001,6 +1105,7 @@ def _picture_histogram(
 def _data_spec(info: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
     spec = dict(info["data"])
     if args.data_dir is not None:
+        _check_data_dir(args.data_dir, spec["dataset"], "the run's dataset")
         spec["data_dir"] = args.data_dir
     return spec
 
