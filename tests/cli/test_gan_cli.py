@@ -267,3 +267,27 @@ def test_sample_flags_are_checked_before_the_run_is_read(
         main([*run, "--data-dir", "d"])
     assert exit_info.value.code == 2
     assert "error: unrecognized arguments: --data-dir d" in capsys.readouterr().err
+
+
+def test_a_classifier_of_another_dataset_is_refused_before_the_data_is_read(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from gentorch.evaluation import LeNet, save_classifier
+
+    # before: a Fashion-MNIST LeNet scored MNIST samples without a word
+    clf = save_classifier(
+        LeNet(), tmp_path / "f.safetensors", metadata={"dataset": "fashion-mnist"}
+    )
+    argv = ["train", "gan", "--classifier", str(clf), "--out", str(tmp_path / "r")]
+    argv += ["--data-dir", str(tmp_path / "no-data")]  # nothing is read: the check comes first
+    assert main(argv) == 2
+    assert capsys.readouterr().err == (
+        f"gentorch: error: --classifier {str(clf)!r}: was trained on 'fashion-mnist' (its "
+        "metadata), and the images are 'mnist'; train one with `gentorch train classifier "
+        "--dataset mnist`, or leave --classifier out for the shipped mnist LeNet\n"
+    )
+    # a file without the entry (saved from Python) is taken as it is
+    plain = save_classifier(LeNet(), tmp_path / "p.safetensors")
+    argv[3] = str(plain)
+    assert main(argv) == 2  # fails later, on the missing data folder
+    assert "--classifier" not in capsys.readouterr().err

@@ -193,7 +193,29 @@ def _classifier(spec: str | None, dataset: str, device: torch.device) -> Any:
         return None
     if spec is None:
         return pretrained_classifier(dataset, device=device)
+    _check_classifier_dataset(spec, dataset)
     return load_classifier(spec, device=device)
+
+
+def _check_classifier_dataset(spec: str | None, dataset: str) -> None:
+    """A ``--classifier`` file whose metadata names another dataset (``train classifier``
+    records it) is refused: its FLD and IS would measure features it was not trained on. Files
+    without that entry are taken as they are; unreadable ones are left to load_classifier."""
+    from safetensors import SafetensorError, safe_open
+
+    if spec is None or spec.lower() == "none" or not Path(spec).is_file():
+        return
+    try:
+        with safe_open(spec, framework="pt") as f:
+            trained_on = (f.metadata() or {}).get("dataset")
+    except (SafetensorError, OSError):
+        return
+    if trained_on is not None and trained_on != dataset:
+        raise UsageError(
+            f"--classifier {spec!r}: was trained on {trained_on!r} (its metadata), and the "
+            f"images are {dataset!r}; train one with `gentorch train classifier --dataset "
+            f"{dataset}`, or leave --classifier out for the shipped {dataset} LeNet"
+        )
 
 
 # ----------------------------------------------------------------------------------- train
@@ -288,6 +310,7 @@ def _train(args: argparse.Namespace) -> int:
         )
     n_power_iterations = 1 if args.n_power_iterations is None else args.n_power_iterations
     device = select_device(args.device)
+    _check_classifier_dataset(args.classifier, args.dataset)  # (before the data is read)
     out = out_folder("--out", args.out)
     if args.resume:
         _check_resume(out, args)
