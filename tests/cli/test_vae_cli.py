@@ -629,6 +629,11 @@ def test_denoise_checks_its_flags_before_loading_anything(
             ["--preset", "conv", "--hidden-dims", "16,16"],
             "--hidden-dims: the conv preset takes one width, got (16, 16)",
         ),
+        # before: the empty entry was skipped, building a 16-8 network
+        (
+            ["--hidden-dims", "16,,8"],
+            "--hidden-dims: expected comma-separated integers, got '16,,8'",
+        ),
     ],
 )
 def test_flags_that_do_not_combine_are_named_before_any_data_is_read(
@@ -764,3 +769,17 @@ def test_tabular_data_outside_the_unit_interval_refuse_noise_and_binarization(
     assert capsys.readouterr().err.startswith(
         "gentorch: error: --noise 0.3: the noisy inputs are clipped to [0, 1]"
     )
+
+
+def test_hidden_dims_parse_widths_and_an_empty_string_means_no_hidden_layer() -> None:
+    import argparse
+
+    from gentorch.cli.vae import _hidden_dims
+
+    def widths(value: str | None) -> tuple[int, ...]:
+        return _hidden_dims(argparse.Namespace(hidden_dims=value, preset="book"))
+
+    assert widths(None) == (512, 256)  # the book preset's
+    assert widths("64, 32") == (64, 32)
+    assert widths("") == ()  # a linear encoder and decoder
+    assert widths(" ") == ()

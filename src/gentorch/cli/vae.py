@@ -217,7 +217,8 @@ def _train_parser(p: argparse.ArgumentParser) -> None:
     model.add_argument(
         "--hidden-dims",
         default=None,
-        help="comma-separated hidden widths, e.g. 512,256 (default: the preset's); conv: one",
+        help="comma-separated hidden widths, e.g. 512,256; '' for none (default: the "
+        "preset's); conv: one",
     )
     model.add_argument(
         "--likelihood",
@@ -392,8 +393,11 @@ def _hidden_dims(args: argparse.Namespace) -> tuple[int, ...]:
     """The hidden widths of ``--hidden-dims`` (unset: the preset's)."""
     if args.hidden_dims is None:
         return _PRESETS[args.preset][0]
+    if not args.hidden_dims.strip():
+        return ()  # no hidden layer: a linear encoder and decoder
     try:
-        return tuple(int(h) for h in args.hidden_dims.split(",") if h.strip())
+        # (an empty entry, as in "16,,8", is refused rather than skipped)
+        return tuple(int(h) for h in args.hidden_dims.split(","))
     except ValueError:
         raise UsageError(
             f"--hidden-dims: expected comma-separated integers, got {args.hidden_dims!r}"
