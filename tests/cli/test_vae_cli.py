@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import cast
 
@@ -783,3 +784,20 @@ def test_hidden_dims_parse_widths_and_an_empty_string_means_no_hidden_layer() ->
     assert widths("64, 32") == (64, 32)
     assert widths("") == ()  # a linear encoder and decoder
     assert widths(" ") == ()
+
+
+def test_n_beyond_the_test_set_is_capped_with_a_note(
+    trained: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # before: reconstruct and denoise showed fewer images than asked without a word
+    out = tmp_path / "r.png"
+    assert (
+        main(["reconstruct", "vae", "--run", str(trained), "--n", "5000", "--out", str(out)]) == 0
+    )
+    note = re.search(
+        r"note: --n 5000, but the test set has only (\d+) images: showing (\d+)",
+        capsys.readouterr().out,
+    )
+    assert note is not None
+    assert note[1] == note[2]
+    assert 0 < int(note[1]) < 5000

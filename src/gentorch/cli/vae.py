@@ -821,10 +821,18 @@ def _reconstruct(args: argparse.Namespace) -> int:
     shape = _image_shape(info)
     n = positive("--n", args.n)
     data = _load_data(_data_spec(info, args))
+    n = _at_most_the_test_set(n, data.test_x.shape[0])
     device = next(model.parameters()).device
     y = None if _as_conditional(model) is None else _test_labels(data, info)[:n].to(device)
     _picture_reconstructions(model, data.test_x[:n].to(device), shape, out, y)
     return 0
+
+
+def _at_most_the_test_set(n: int, available: int) -> int:
+    """``--n`` capped at the test set's size, saying so when it is."""
+    if n > available:
+        print(f"note: --n {n}, but the test set has only {available} images: showing {available}")
+    return min(n, available)
 
 
 def _interpolate(args: argparse.Namespace) -> int:
@@ -982,7 +990,7 @@ def _denoise(args: argparse.Namespace) -> int:
         )
     shape = info.get("image_shape")
     if shape is not None:
-        n = min(n_pictured, clean.shape[0])
+        n = _at_most_the_test_set(n_pictured, clean.shape[0])
         rows = torch.cat([clean[:n], noisy[:n], restored[:n]])
         _grid(rows, tuple(shape), out, nrow=n)
     return 0
