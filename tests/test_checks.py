@@ -20,7 +20,7 @@ from gentorch._checks import (
     check_real,
     values_hold,
 )
-from gentorch._float64 import to_float64
+from gentorch._float64 import exact_dtype, to_float64
 
 
 def test_check_positive_int_returns_ints_of_at_least_one() -> None:
@@ -149,3 +149,9 @@ def test_to_float64_stays_on_the_device_or_moves_mps_tensors_to_the_cpu() -> Non
     fake = _OnMPS()
     assert to_float64(fake) == "moved"  # type: ignore[arg-type]
     assert fake.moved == ("cpu", torch.float64)
+
+
+def test_exact_dtype_is_float64_except_on_mps() -> None:
+    assert exact_dtype(torch.device("cpu")) == torch.float64
+    assert exact_dtype(torch.device("cuda")) == torch.float64  # (a device object, no tensor)
+    assert exact_dtype(torch.device("mps")) == torch.float32

@@ -10,7 +10,13 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-__all__ = ["to_float64"]
+__all__ = ["exact_dtype", "to_float64"]
+
+
+def exact_dtype(device: torch.device) -> torch.dtype:
+    """float64, or float32 on MPS (which has no float64): for sums and iterations kept on
+    ``device`` whose float32 rounding would show."""
+    return torch.float32 if device.type == "mps" else torch.float64
 
 
 def to_float64(t: Tensor) -> Tensor:

@@ -193,7 +193,6 @@ def _classifier(spec: str | None, dataset: str, device: torch.device) -> Any:
         return None
     if spec is None:
         return pretrained_classifier(dataset, device=device)
-    _check_classifier_dataset(spec, dataset)
     return load_classifier(spec, device=device)
 
 
@@ -494,6 +493,7 @@ def _eval(args: argparse.Namespace) -> int:
     generator, info = _load_generator(args.run_dir, device, args.raw)
     dataset = info["data"]["dataset"]
     data_dir = args.data_dir if args.data_dir is not None else info["data"].get("data_dir")
+    _check_classifier_dataset(args.classifier or None, dataset)
     classifier = _classifier(args.classifier or None, dataset, device)
     if classifier is None:
         raise UsageError("--classifier none: eval needs a classifier")

@@ -307,11 +307,9 @@ def _load_data(spec: dict[str, Any]) -> _Data:
         result = _load_user_data(Path(name), spec)
     if spec.get("binarize") == "dynamic":
         if not (_in_unit_interval(result.train_x) and _in_unit_interval(result.test_x)):
-            low = min(float(result.train_x.min()), float(result.test_x.min()))
-            high = max(float(result.train_x.max()), float(result.test_x.max()))
             raise UsageError(
                 f"--binarize dynamic: draws Bernoulli(x), which needs data in [0, 1]; the "
-                f"dataset {name!r} has values in [{low:g}, {high:g}]"
+                f"dataset {name!r} has values in {_value_range(result.train_x, result.test_x)}"
             )
         # one fixed draw x_b ~ Bernoulli(x) of the test set (seed 0), the same in every run
         gen = torch.Generator().manual_seed(0)
@@ -640,17 +638,20 @@ def _train(args: argparse.Namespace) -> int:
     set_threads(args.threads)
     torch.manual_seed(args.seed)
     data = _load_data(spec)
-    if args.likelihood == "bernoulli" and not _in_unit_interval(data.train_x):
-        raise UsageError(
-            "--likelihood bernoulli: needs data in [0, 1], got values in "
-            f"[{float(data.train_x.min()):g}, {float(data.train_x.max()):g}]; use "
-            "--likelihood gaussian (or rescale the data)"
-        )
-    if args.input_noise > 0 and not _in_unit_interval(data.train_x):
+    # (one pass over the data for both checks, and only when one of them applies)
+    if (args.likelihood == "bernoulli" or args.input_noise > 0) and not _in_unit_interval(
+        data.train_x
+    ):
+        values = _value_range(data.train_x)
+        if args.likelihood == "bernoulli":
+            raise UsageError(
+                f"--likelihood bernoulli: needs data in [0, 1], got values in {values}; use "
+                "--likelihood gaussian (or rescale the data)"
+            )
         raise UsageError(
             f"--input-noise {args.input_noise:g}: the noisy inputs are clipped to [0, 1], which "
-            f"needs data in [0, 1], got values in [{float(data.train_x.min()):g}, "
-            f"{float(data.train_x.max()):g}]; rescale the data or leave --input-noise out"
+            f"needs data in [0, 1], got values in {values}; rescale the data or leave "
+            "--input-noise out"
         )
     num_classes = _num_classes(data, args.dataset) if args.conditional else None
     model = _build_model(args, data.train_x.shape[1], data.image_shape, num_classes)
@@ -968,7 +969,7 @@ def _denoise(args: argparse.Namespace) -> int:
         raise UsageError(
             f"--noise {args.noise:g}: the noisy inputs are clipped to [0, 1] (and PSNR takes "
             f"that range), which needs data in [0, 1]; the run's data have values in "
-            f"[{float(data.test_x.min()):g}, {float(data.test_x.max()):g}]"
+            f"{_value_range(data.test_x)}"
         )
     clean = data.test_x.to(next(model.parameters()).device)
     generator = torch.Generator(device=clean.device).manual_seed(args.seed)
@@ -1195,6 +1196,13 @@ def _marginal_anomaly_scores(
 
 def _in_unit_interval(x: Tensor) -> bool:
     return bool(((x >= 0) & (x <= 1)).all())
+
+
+def _value_range(*xs: Tensor) -> str:
+    """``[lo, hi]`` over the values of every tensor in ``xs``, for error messages."""
+    low = min(float(x.min()) for x in xs)
+    high = max(float(x.max()) for x in xs)
+    return f"[{low:g}, {high:g}]"
 
 
 def _write_text(path: Path, text: str) -> None:

@@ -16,7 +16,7 @@ from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from gentorch._checks import check_bool, check_positive_int
-from gentorch._float64 import to_float64
+from gentorch._float64 import exact_dtype, to_float64
 from gentorch.evaluation._running import (
     check_images,
     check_labels,
@@ -115,7 +115,7 @@ def log_likelihood(
     batch, chunk = _sizes(k, n, batch_size, chunk_size)
     # Chunks are merged in float64 (MPS has none: float32 there), the result rounded once at the
     # end: a float32 running total would add an error that grows with the number of chunks.
-    merge_dtype = torch.float32 if images.device.type == "mps" else torch.float64
+    merge_dtype = exact_dtype(images.device)
     estimates = []
     weights_dtype = merge_dtype  # the model's, from its first call
     with (

@@ -12,6 +12,8 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
+from gentorch._float64 import exact_dtype
+
 _MAX_BASIS_NUMBERS = 2**26
 
 
@@ -20,7 +22,7 @@ def measure_dtype(device: torch.device) -> torch.dtype:
     has none). In float32 the estimate of a top singular value that has close neighbours stops
     moving by more than an ulp per step long before it converges (a 1.7e-5 relative error for
     a circular 3x3 convolution on 16x16 inputs, against 3e-15 in float64)."""
-    return torch.float32 if device.type == "mps" else torch.float64
+    return exact_dtype(device)
 
 
 def top_singular_triplet(
