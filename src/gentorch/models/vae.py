@@ -36,6 +36,7 @@ from gentorch.losses import (
     gaussian_kl_free_bits,
     gaussian_log_likelihood,
 )
+from gentorch.models._onednn import run_mlp
 
 __all__ = ["VAE", "ConditionalVAE"]
 
@@ -369,7 +370,7 @@ class VAE(nn.Module):
 
     # ----------------------------------------------------------------------- the networks
     def _encode(self, x: Tensor, c: Tensor | None) -> tuple[Tensor, Tensor]:
-        h = self.encoder(x if c is None else torch.cat([x, c], dim=-1))
+        h = run_mlp(self.encoder, x if c is None else torch.cat([x, c], dim=-1))
         mu, logvar = h.chunk(2, dim=-1)
         return mu, logvar
 
@@ -377,8 +378,7 @@ class VAE(nn.Module):
         if c is not None:
             # c: (B, C) against z: (..., B, L), e.g. K importance samples (K, B, L).
             z = torch.cat([z, c.expand(*z.shape[:-1], c.shape[-1])], dim=-1)
-        out: Tensor = self.decoder(z)
-        return out
+        return run_mlp(self.decoder, z)
 
     def _log_likelihood(self, out: Tensor, x: Tensor) -> Tensor:
         """``log p(x | z)`` from the decoder output ``out: (..., B, D)``; returns ``(..., B)``."""
