@@ -153,13 +153,111 @@ def _big() -> tuple[nn.Sequential, Tensor]:
     return _mlp(nn.Linear(20, 400), nn.ReLU(), nn.Linear(400, 784)), torch.randn(256, 20)
 
 
-def test_not_taken_with_autograd(calls: list[tuple[int, ...]]) -> None:
+# --------------------------------------------------------------------------- with autograd
+def _grads(mlp: nn.Module, x: Tensor, run: Callable[[nn.Module, Tensor], Tensor]) -> list[Tensor]:
+    """Gradients of a fixed scalar of ``run(mlp, x)`` w.r.t. ``x`` and every parameter."""
+    mlp.zero_grad(set_to_none=True)
+    x = x.detach().requires_grad_(True)
+    out = run(mlp, x)
+    weights = torch.linspace(-1, 1, out.shape[-1], dtype=out.dtype)
+    (out.square() * weights).sum().backward()
+    assert x.grad is not None
+    return [x.grad, *(p.grad for p in mlp.parameters() if p.grad is not None)]
+
+
+@pytest.mark.parametrize("shape", [(300, 50), (40, 8, 50)])
+def test_gradients_match_float64(shape: tuple[int, ...], calls: list[tuple[int, ...]]) -> None:
+    mlp = _mlp(nn.Linear(50, 400), nn.ReLU(), nn.Linear(400, 200), nn.Tanh(), nn.Linear(200, 30))
+    x = torch.randn(shape)
+    ours = _grads(mlp, x, _onednn.run_mlp)
+    exact = _grads(_float64_copy(mlp), x.double(), lambda m, t: m(t))
+    # forward: 3 layers; backward: an input and a weight gradient for each
+    assert len(calls) == 3 + 6
+    assert len(ours) == len(exact) == 1 + 6
+    for got, want in zip(ours, exact, strict=True):
+        # float32 GEMMs: relative error ~1e-6 of the largest entry; a wrong formula (a
+        # transposed factor, a missing ReLU mask) is off by O(1) of it
+        scale = want.abs().max()
+        assert (got.double() - want).abs().max() <= 1e-5 * scale
+
+
+def test_data_needs_no_input_gradient(calls: list[tuple[int, ...]]) -> None:
     mlp, x = _big()
     out = _onednn.run_mlp(mlp, x)
-    assert calls == []
     assert out.requires_grad
     out.sum().backward()
-    assert mlp[0].weight.grad is not None
+    # 2 forward calls; backward: the weight gradient of both layers, the input gradient of the
+    # second only (x does not require one)
+    assert len(calls) == 2 + 3
+    plain = copy.deepcopy(mlp)
+    plain.zero_grad(set_to_none=True)
+    plain(x).sum().backward()
+    for ours, theirs in zip(mlp.parameters(), plain.parameters(), strict=True):
+        assert ours.grad is not None
+        assert theirs.grad is not None
+        torch.testing.assert_close(ours.grad, theirs.grad, rtol=1e-4, atol=1e-3)
+
+
+@pytest.mark.parametrize("relu", [True, False])
+@pytest.mark.parametrize("bias", [True, False])
+def test_gradcheck_float64(relu: bool, bias: bool) -> None:
+    """The autograd function's formulas, first and second order, in float64 (which runs them
+    with torch's GEMM: the formulas are the same code)."""
+    torch.manual_seed(0)
+    x = torch.randn(6, 5, dtype=torch.float64, requires_grad=True)
+    weight = torch.randn(4, 5, dtype=torch.float64, requires_grad=True)
+    b = torch.randn(4, dtype=torch.float64, requires_grad=True) if bias else None
+
+    def f(x: Tensor, weight: Tensor, *rest: Tensor) -> Tensor:
+        out: Tensor = _onednn._LinearFunction.apply(x, weight, rest[0] if rest else None, relu)
+        return out
+
+    inputs = (x, weight, b) if b is not None else (x, weight)
+    assert torch.autograd.gradcheck(f, inputs)
+    assert torch.autograd.gradgradcheck(f, inputs)
+
+
+def test_double_backward_in_float32(calls: list[tuple[int, ...]]) -> None:
+    """A gradient penalty (create_graph=True) through the oneDNN forward: the backward then
+    uses differentiable torch ops, and the second-order gradients match the module's."""
+    mlp = _mlp(nn.Linear(20, 300), nn.ReLU(), nn.Linear(300, 10))
+    x = torch.randn(256, 20)
+
+    def penalty_grads(
+        run: Callable[[nn.Module, Tensor], Tensor], module: nn.Module
+    ) -> list[Tensor]:
+        module.zero_grad(set_to_none=True)
+        xs = x.detach().double() if module is not mlp else x.detach()
+        xs.requires_grad_(True)
+        (grad_x,) = torch.autograd.grad(run(module, xs).square().sum(), xs, create_graph=True)
+        grad_x.square().sum().backward()
+        return [p.grad for p in module.parameters() if p.grad is not None]
+
+    ours = penalty_grads(_onednn.run_mlp, mlp)
+    assert calls  # the forward ran on oneDNN
+    exact = penalty_grads(lambda m, t: m(t), _float64_copy(mlp))
+    assert len(ours) == len(exact) == 4
+    for got, want in zip(ours, exact, strict=True):
+        assert (got.double() - want).abs().max() <= 1e-4 * want.abs().max()
+
+
+def test_vae_training_gradients_match_the_plain_path(calls: list[tuple[int, ...]]) -> None:
+    torch.manual_seed(0)
+    model = VAE(784, [400], 20)
+    x = (torch.rand(256, 784) < 0.3).float()
+
+    def loss_grads() -> list[Tensor]:
+        model.zero_grad(set_to_none=True)
+        model.loss(x, generator=torch.Generator().manual_seed(0))["loss"].backward()
+        return [p.grad.clone() for p in model.parameters() if p.grad is not None]
+
+    ours = loss_grads()
+    assert calls
+    with _onednn_disabled():
+        plain = loss_grads()
+    assert len(ours) == len(plain) == 8
+    for got, want in zip(ours, plain, strict=True):
+        torch.testing.assert_close(got, want, rtol=1e-3, atol=1e-4 * float(want.abs().max()))
 
 
 def test_taken_in_inference_mode(calls: list[tuple[int, ...]]) -> None:

@@ -1,5 +1,4 @@
-"""Inference-time ``Linear`` layers on oneDNN's fp32 GEMM, which runs 2-3x faster than
-``torch.mm`` on AMD CPUs.
+"""``Linear`` layers on oneDNN's fp32 GEMM, which runs 2-3x faster than ``torch.mm`` on AMD CPUs.
 
 PyTorch's CPU ``Linear`` calls MKL's ``sgemm``, and MKL takes its AVX2 code path on AMD
 processors: on the AVX-512 Zen 5 these benchmarks run on, a (1667 x 400) @ (400 x 784) product
@@ -8,14 +7,16 @@ kernels by instruction set, not by vendor), in full fp32 (no bf16/tf32 down-conv
 error against float64 is of the same order). Not measured on Intel CPUs, where MKL uses AVX-512
 too.
 
-:func:`run_mlp` is ``mlp(x)`` for the ``nn.Sequential`` MLPs of :mod:`gentorch.models.vae`, taking
-that path only where it cannot change what the call means: no autograd to record, a CPU float32
-input, no autocast, no hooks to call, no ``torch.compile`` / ``torch.jit.trace`` /
-``torch.func`` / forward-mode AD around the call, oneDNN enabled (``torch.backends.mkldnn.enabled
-= False`` turns the path off), and only plain ``nn.Linear`` modules (a ``ReLU`` after one is
-fused into it). Anything else runs the module as usual. The path uses the op that
-``torch.compile``'s CPU backend emits for linear layers (``mkldnn::_linear_pointwise``); if a
-torch release drops it, everything runs as usual.
+:func:`run_mlp` is ``mlp(x)`` for the ``nn.Sequential`` MLPs of :mod:`gentorch.models.vae`. Its
+plain ``nn.Linear`` layers (a ``ReLU`` after one fused into it) run on oneDNN only where that
+cannot change what the call means: a CPU float32 input, no autocast, no hooks to call, no
+``torch.compile`` / ``torch.jit.trace`` / ``torch.func`` / forward-mode AD around the call, and
+oneDNN enabled (``torch.backends.mkldnn.enabled = False`` turns the path off). Anything else runs
+the module as usual. With autograd on, the layers are an autograd function whose backward runs
+its two GEMMs on oneDNN as well, and falls back to differentiable torch ops under
+``create_graph=True`` (so double backward works). The path uses the op that ``torch.compile``'s
+CPU backend emits for linear layers (``mkldnn::_linear_pointwise``); if a torch release drops
+it, everything runs as usual.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from collections.abc import Callable
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.autograd import forward_ad as _forward_ad
 from torch.nn.modules import module as _module
@@ -65,11 +67,11 @@ def _has_hooks(m: nn.Module) -> bool:
 
 def _eligible(mlp: nn.Module, x: Tensor) -> bool:
     """Whether ``mlp(x)`` may skip ``nn.Module.__call__`` and ``F.linear`` (see the module doc)."""
-    # the global state first: under a trace, reading x's size would be recorded as a constant
+    # the global state first (dynamo traces only is_compiling(); under a TorchScript trace,
+    # reading x's size would be recorded as a constant)
     return bool(
-        not torch.is_grad_enabled()
+        not torch.compiler.is_compiling()
         and not torch._C._is_tracing()
-        and not torch.compiler.is_compiling()
         and not torch._C._are_functorch_transforms_active()
         and getattr(_forward_ad, "_current_level", -1) < 0
         and not torch.is_autocast_enabled("cpu")
@@ -106,11 +108,62 @@ def _worth_it(rows: int, m: nn.Linear) -> bool:
     return rows >= _MIN_ROWS or rows * m.in_features * m.out_features >= _MIN_MACS
 
 
+def _gemm(a: Tensor, b_rows: Tensor) -> Tensor:
+    """``a @ b_rows.T``: ``a: (M, K)``, ``b_rows: (N, K)`` -> ``(M, N)``, on oneDNN for float32
+    without autograd; with autograd (a double backward) or another dtype, a differentiable
+    torch op."""
+    op = _LINEAR_POINTWISE
+    if op is not None and a.dtype == torch.float32 and not torch.is_grad_enabled():
+        return op(a, b_rows, None, "none", [], "")
+    return F.linear(a, b_rows)
+
+
+class _LinearFunction(torch.autograd.Function):
+    """``y = x @ weight.T + bias``, then ``relu(y)`` if ``relu``: ``x: (..., K) -> (..., N)``.
+
+    The formulas are dtype-generic (gradcheck runs them in float64); float32 GEMMs go to oneDNN.
+    """
+
+    @staticmethod
+    def forward(ctx: Any, x: Tensor, weight: Tensor, bias: Tensor | None, relu: bool) -> Tensor:
+        op = _LINEAR_POINTWISE
+        if op is not None and x.dtype == torch.float32:
+            y = op(x, weight, bias, "relu" if relu else "none", [], "")
+        else:
+            y = F.linear(x, weight, bias)
+            y = y.relu_() if relu else y
+        # relu(y) is kept for its mask (as nn.ReLU keeps its output); the pre-activation is not
+        ctx.save_for_backward(x, weight, y if relu else None)
+        ctx.relu = relu
+        ctx.has_bias = bias is not None
+        return y
+
+    @staticmethod
+    def backward(
+        ctx: Any, grad_y: Tensor
+    ) -> tuple[Tensor | None, Tensor | None, Tensor | None, None]:
+        x, weight, y = ctx.saved_tensors
+        if ctx.relu:
+            # d relu(u) / du = [u > 0] = [relu(u) > 0]
+            grad_y = grad_y * (y > 0)
+        g = grad_y.reshape(-1, grad_y.shape[-1])  # (M, N)
+        grad_x = grad_weight = grad_bias = None
+        if ctx.needs_input_grad[0]:
+            # dL/dx = g @ W = g @ (W.T).T
+            grad_x = _gemm(g, weight.T).reshape(x.shape)
+        if ctx.needs_input_grad[1]:
+            # dL/dW = g.T @ x
+            grad_weight = _gemm(g.T, x.reshape(-1, x.shape[-1]).T)
+        if ctx.has_bias and ctx.needs_input_grad[2]:
+            grad_bias = g.sum(0)
+        return grad_x, grad_weight, grad_bias, None
+
+
 def run_mlp(mlp: nn.Module, x: Tensor) -> Tensor:
     """``mlp(x)``, its plain ``nn.Linear`` layers on oneDNN where that is safe and faster.
 
-    ``x: (..., D_in) -> (..., D_out)``. The result equals ``mlp(x)`` up to float32 rounding
-    (another summation order inside the GEMM).
+    ``x: (..., D_in) -> (..., D_out)``. The result and its gradients equal those of ``mlp(x)``
+    up to float32 rounding (another summation order inside the GEMMs).
     """
     op = _LINEAR_POINTWISE
     if op is None or not isinstance(mlp, nn.Sequential) or not _eligible(mlp, x):
@@ -125,8 +178,11 @@ def run_mlp(mlp: nn.Module, x: Tensor) -> Tensor:
         if _plain_linear(m, h) and _worth_it(rows, m):  # type: ignore[arg-type]
             fuse_relu = i + 1 < len(layers) and type(layers[i + 1]) is nn.ReLU
             fuse_relu = fuse_relu and not _has_hooks(layers[i + 1])
-            args: list[Any] = [h, m.weight, m.bias, "relu" if fuse_relu else "none", [], ""]
-            h = op(*args)
+            if torch.is_grad_enabled():
+                h = _LinearFunction.apply(h, m.weight, m.bias, fuse_relu)
+            else:
+                args: list[Any] = [h, m.weight, m.bias, "relu" if fuse_relu else "none", [], ""]
+                h = op(*args)
             i += 2 if fuse_relu else 1
         else:
             h = m(h)
