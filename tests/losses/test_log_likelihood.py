@@ -43,7 +43,8 @@ def test_bernoulli_is_exact_for_extreme_logits() -> None:
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 def test_bernoulli_evaluation_path_equals_the_autograd_path(dtype: torch.dtype) -> None:
-    # Without autograd the sum runs as softplus - x * l; with it, as fused BCE-with-logits.
+    # Without autograd the sum runs as softplus - x * l; with it, through the autograd function
+    # with the same forward.
     g = torch.Generator().manual_seed(0)
     logits = torch.cat(
         [
@@ -75,6 +76,37 @@ def test_bernoulli_gradcheck() -> None:
     logits = torch.randn(3, 6, dtype=torch.float64, requires_grad=True)
     x = torch.rand(3, 6, dtype=torch.float64, requires_grad=True)
     assert torch.autograd.gradcheck(bernoulli_log_likelihood, (logits, x))
+
+
+@pytest.mark.parametrize("wrt", ["logits", "x", "both"])
+def test_bernoulli_gradcheck_broadcast_and_second_order(wrt: str) -> None:
+    """The custom backward, first and second order, with (K, B, D) logits against (B, D) data
+    and large logits on both sides of softplus's threshold."""
+    g = torch.Generator().manual_seed(0)
+    logits = (torch.randn(4, 3, 6, generator=g, dtype=torch.float64) * 10).requires_grad_(
+        wrt in ("logits", "both")
+    )
+    x = torch.rand(3, 6, generator=g, dtype=torch.float64).requires_grad_(wrt in ("x", "both"))
+    assert torch.autograd.gradcheck(bernoulli_log_likelihood, (logits, x))
+    assert torch.autograd.gradgradcheck(bernoulli_log_likelihood, (logits, x))
+
+
+def test_bernoulli_gradients_equal_bce_with_logits_in_float32() -> None:
+    """Against torch's own BCE-with-logits (its gradient is sigmoid(l) - x, summed over the
+    broadcast samples for x)."""
+    g = torch.Generator().manual_seed(1)
+    logits = (torch.randn(5, 32, 100, generator=g) * 6).requires_grad_()
+    x = torch.rand(32, 100, generator=g).requires_grad_()
+    weights = torch.randn(5, 32, generator=g)
+    (bernoulli_log_likelihood(logits, x) * weights).sum().backward()
+    ours_logits, ours_x = logits.grad, x.grad
+    logits.grad = x.grad = None
+    bce = F.binary_cross_entropy_with_logits(logits, x.expand(5, 32, 100), reduction="none")
+    (-bce.sum(-1) * weights).sum().backward()
+    assert ours_logits is not None
+    assert ours_x is not None
+    torch.testing.assert_close(ours_logits, logits.grad, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(ours_x, x.grad, rtol=1e-5, atol=1e-5)
 
 
 @pytest.mark.parametrize("kind", ["float", "scalar", "per_feature", "per_example"])
