@@ -36,8 +36,8 @@ from typing import Any, Literal
 
 import torch
 from torch import Tensor, nn
-from torch.autograd import forward_ad as _forward_ad
 
+from gentorch._autograd_modes import transforms_or_forward_ad_active
 from gentorch._checks import check_bool, check_generator, check_positive_int, values_hold
 
 __all__ = ["LOGVAR_RANGE", "Reparameterize", "reparameterize"]
@@ -266,11 +266,7 @@ def _location_scale(
     if torch.compiler.is_compiling():
         # dynamo traces Function.apply itself (and no Function with a custom jvp)
         z, _ = _ReparamFunction.apply(loc, t, eps, cfg)
-    elif (
-        _unwrap_if_dead is None
-        or torch._C._are_functorch_transforms_active()
-        or getattr(_forward_ad, "_current_level", 0) >= 0
-    ):
+    elif _unwrap_if_dead is None or transforms_or_forward_ad_active():
         # functorch transforms need Function.apply's dispatch; dual tensors (inside
         # forward_ad.dual_level()) need the jvp
         z, _ = _ReparamFunctionFwdAD.apply(loc, t, eps, cfg)

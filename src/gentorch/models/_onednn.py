@@ -27,8 +27,9 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from torch.autograd import forward_ad as _forward_ad
 from torch.nn.modules import module as _module
+
+from gentorch._autograd_modes import transforms_or_forward_ad_active
 
 __all__ = ["run_mlp"]
 
@@ -72,8 +73,7 @@ def _eligible(mlp: nn.Module, x: Tensor) -> bool:
     return bool(
         not torch.compiler.is_compiling()
         and not torch._C._is_tracing()
-        and not torch._C._are_functorch_transforms_active()
-        and getattr(_forward_ad, "_current_level", -1) < 0
+        and not transforms_or_forward_ad_active()
         and not torch.is_autocast_enabled("cpu")
         and torch.backends.mkldnn.enabled
         and torch.backends.mkldnn.is_available()
