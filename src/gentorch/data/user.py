@@ -124,24 +124,34 @@ def load_array(
                 f"features; expected at least one other column"
             )
     flat = table.reshape(len(table), -1)
-    bad = ~np.isfinite(flat)
-    if bad.any():
-        row, col = (int(i) for i in np.argwhere(bad)[0])
+    bad = _non_finite(flat)
+    if bad is not None:
+        count, row, col = bad
         raise DatasetError(
-            f"{path}: {int(bad.sum())} values are NaN or infinite (first at row {row}, "
+            f"{path}: {count} values are NaN or infinite (first at row {row}, "
             f"feature {col}); remove or impute them first"
         )
     with np.errstate(over="ignore"):
         x = flat.astype(np.float32)
     # finite values beyond float32's range (|x| > 3.4e38) would become inf when converted
-    too_large = ~np.isfinite(x)
-    if too_large.any():
-        row, col = (int(i) for i in np.argwhere(too_large)[0])
+    too_large = _non_finite(x)
+    if too_large is not None:
+        count, row, col = too_large
         raise DatasetError(
-            f"{path}: {int(too_large.sum())} values are beyond the float32 range (first at row "
+            f"{path}: {count} values are beyond the float32 range (first at row "
             f"{row}, feature {col}: {float(flat[row, col]):g}); rescale the data first"
         )
     return torch.from_numpy(x), labels
+
+
+def _non_finite(table: np.ndarray) -> tuple[int, int, int] | None:
+    """``(count, row, column of the first)`` of the NaN / infinite entries of a 2-D table, or
+    ``None`` if there are none."""
+    mask = ~np.isfinite(table)
+    if not mask.any():
+        return None
+    row, col = (int(i) for i in np.argwhere(mask)[0])
+    return int(mask.sum()), row, col
 
 
 def _read_npy(path: Path) -> np.ndarray:
